@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Two local S3 stores (s3s-fs) standing in for the user's minio_A and minio_B, for demos
+# and manual runs.
+#
+#   scripts/s3-stores.sh start DIR    start both in the background, wait until they answer
+#   scripts/s3-stores.sh stop DIR     stop both
+#   scripts/s3-stores.sh status DIR   say whether each is running
+#
+# Store A: http://127.0.0.1:${MM_A_PORT:-9100}, key minio-a-key / minio-a-secret,
+#          data DIR/a, bucket bucket-a, log DIR/a.log, pid DIR/a.pid
+# Store B: http://127.0.0.1:${MM_B_PORT:-9200}, key minio-b-key / minio-b-secret,
+#          data DIR/b, bucket bucket-b, log DIR/b.log, pid DIR/b.pid
+#
+# s3s-fs keeps each bucket as a directory of its data dir (the script pre-creates them) and
+# objects as plain files under it. The binary comes from $S3S_FS_BIN, else the cache path
+# scripts/install-deps.sh installs to.
+set -euo pipefail
+
+usage() { sed -n '2,16p' "$0" >&2; exit 2; }
+die() { echo "s3-stores: $*" >&2; exit 1; }
+
+[[ $# -eq 2 ]] || usage
+CMD=$1
+DIR=$2
+A_PORT="${MM_A_PORT:-9100}"
+B_PORT="${MM_B_PORT:-9200}"
+BIN="${S3S_FS_BIN:-${MM_TOOLS_DIR:-$HOME/.cache/milvus-migrate/tools}/s3s-fs-0.14.1/bin/s3s-fs}"
+
+# name port access-key secret-key bucket
+STORES=(
+    "a $A_PORT minio-a-key minio-a-secret bucket-a"
+    "b $B_PORT minio-b-key minio-b-secret bucket-b"
+)
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Prints the pid in DIR/NAME.pid if that process is alive and is an s3s-fs.
+running_pid() {
+    local pidfile="$DIR/$1.pid" pid
+    [[ -f "$pidfile" ]] || return 1
+    pid=$(cat "$pidfile")
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q s3s-fs || return 1
+    echo "$pid"
+}
+
+stop_one() {
+    local name=$1 pid
+    if pid=$(running_pid "$name"); then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+        echo "store $name: stopped (pid $pid)"
+    else
+        echo "store $name: not running"
+    fi
+    rm -f "$DIR/$name.pid"
+}
+
+start() {
+    [[ -x "$BIN" ]] || die "s3s-fs not found at $BIN; run scripts/install-deps.sh"
+    [[ "$A_PORT" != "$B_PORT" ]] || die "MM_A_PORT and MM_B_PORT must differ"
+    mkdir -p "$DIR"
+    DIR=$(cd "$DIR" && pwd)
+    local name port ak sk bucket pid
+    for s in "${STORES[@]}"; do
+        read -r name port ak sk bucket <<<"$s"
+        if pid=$(running_pid "$name"); then
+            die "store $name already running (pid $pid); run: $0 stop $DIR"
+        fi
+        if port_open "$port"; then
+            die "port $port (store $name) is already in use; free it or set MM_$(tr a-z A-Z <<<"$name")_PORT"
+        fi
+    done
+    for s in "${STORES[@]}"; do
+        read -r name port ak sk bucket <<<"$s"
+        mkdir -p "$DIR/$name/$bucket"
+        nohup "$BIN" --host 127.0.0.1 --port "$port" --access-key "$ak" --secret-key "$sk" \
+            "$DIR/$name" </dev/null >"$DIR/$name.log" 2>&1 &
+        echo $! >"$DIR/$name.pid"
+    done
+    for s in "${STORES[@]}"; do
+        read -r name port ak sk bucket <<<"$s"
+        local ok=0
+        for _ in $(seq 200); do
+            if port_open "$port"; then ok=1; break; fi
+            running_pid "$name" >/dev/null || break
+            sleep 0.1
+        done
+        if [[ $ok != 1 ]]; then
+            echo "s3-stores: store $name did not come up on port $port; log tail:" >&2
+            tail -n 20 "$DIR/$name.log" >&2 || true
+            for n in a b; do stop_one "$n" >/dev/null; done
+            exit 1
+        fi
+        echo "store $name: http://127.0.0.1:$port  access key $ak  secret $sk  bucket $bucket" \
+             " data $DIR/$name  pid $(cat "$DIR/$name.pid")"
+    done
+}
+
+case "$CMD" in
+    start) start ;;
+    stop) for n in a b; do stop_one "$n"; done ;;
+    status)
+        for s in "${STORES[@]}"; do
+            read -r name port _ <<<"$s"
+            if pid=$(running_pid "$name"); then echo "store $name: running (pid $pid, port $port)"
+            else echo "store $name: not running"; fi
+        done ;;
+    *) usage ;;
+esac

@@ -1,0 +1,472 @@
+//! The pipelined streaming copier: every object under a prefix of store A to a prefix of store B.
+//!
+//! Owns planning (what B already has, what the ledger remembers), the object and part pipeline,
+//! integrity checks, resume and the report. The stages, from the outside in:
+//!
+//! 1. [`CopyPlan`] (module `plan`): list both sides, skip what is complete and identical, resume
+//!    open multipart uploads from the [`ledger`], refuse a destination holding something else
+//!    unless `overwrite`.
+//! 2. Object stage: at most `concurrency` objects in flight, each a tokio task so hashing and
+//!    HTTP work spread over the cores. Objects below the multipart threshold go in one PUT;
+//!    larger ones as multipart uploads; same bucket on both sides as server-side copies.
+//! 3. Part stage, per object: at most `parts_per_object` parts in flight, each a ranged GET
+//!    streamed into a buffer and PUT as one part.
+//! 4. Wrappers around every GET/PUT, in this order: memory budget (a semaphore of KiB permits
+//!    taken before a buffer fills, so peak buffer memory never exceeds `max_buffer_memory`),
+//!    retry with backoff (per part, or per small object), byte-rate limit (per chunk read, shared
+//!    by the process), and, inside the store, the request-rate limit of the HTTP gate.
+//!
+//! Integrity: MD5 is computed while streaming. A single PUT's ETag must equal it; each part's
+//! ETag must equal the part's MD5 and the completed upload's ETag the multipart form
+//! (`md5-of-md5s-N`). A source whose ETag is a plain MD5 is checked on the read side as well.
+//! Stores whose ETags are not MD5s (local, native GCS, Azure) are checked by size. A mismatch is
+//! a retryable error for that part or object, never a silent success.
+
+pub mod checksum;
+pub mod ledger;
+mod pipeline;
+pub mod plan;
+pub mod report;
+pub mod retry;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+
+use crate::storage::{HttpGate, ObjectInfo, StorageError, StorageErrorKind, Store};
+use crate::throttle::ByteLimiter;
+pub use ledger::Ledger;
+pub use plan::{Action, CopyPlan};
+pub use report::{CopyObserver, CopyReport, NoProgress, ObjectFailure, PlanSummary};
+pub use retry::RetryPolicy;
+
+/// Validated copier settings.
+#[derive(Debug, Clone)]
+pub struct CopyConfig {
+    /// Objects in flight.
+    pub concurrency: usize,
+    /// Parts in flight per multipart object.
+    pub parts_per_object: usize,
+    /// Multipart part size in bytes.
+    pub part_size: u64,
+    /// Objects of at least this size go as multipart uploads.
+    pub multipart_threshold: u64,
+    /// Upper bound of the bytes buffered at once by the whole copy.
+    pub max_buffer_memory: u64,
+    /// Retry budget and backoff for each part or small object.
+    pub retry: RetryPolicy,
+}
+
+impl Default for CopyConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            parts_per_object: 4,
+            part_size: 16 << 20,
+            multipart_threshold: 32 << 20,
+            max_buffer_memory: 128 << 20,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Errors that stop a copy as a whole. Failures of single objects are not errors: they are
+/// listed in the [`CopyReport`].
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Listing or probing a store failed in a way that retrying did not fix.
+    #[error("{role}: {source}")]
+    Store {
+        role: &'static str,
+        #[source]
+        source: StorageError,
+    },
+    /// A failure during the copy that every other object would meet too (credentials revoked,
+    /// bucket deleted).
+    #[error("copy stopped: {source}")]
+    Fatal {
+        #[source]
+        source: StorageError,
+    },
+    /// Source and destination are the same place.
+    #[error("source and destination are the same: {store} prefix `{prefix}`")]
+    SameLocation { store: String, prefix: String },
+    /// Nothing to copy.
+    #[error("nothing to copy: {store} has no objects under `{prefix}/`")]
+    EmptySource { store: String, prefix: String },
+    /// The destination holds different data under the prefix.
+    #[error(
+        "{store} already holds different data under `{prefix}/` ({count} object(s) differ, e.g. `{example}`: {reason}); use --overwrite to replace it"
+    )]
+    DestinationConflict {
+        store: String,
+        prefix: String,
+        count: usize,
+        example: String,
+        reason: String,
+    },
+    /// The ledger file cannot be used.
+    #[error("ledger {}: {source}", path.display())]
+    Ledger {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CopyError {
+    /// Whether running the same copy again later may succeed without changing anything.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store { source, .. } | Self::Fatal { source } => source.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// One copy: every object under `src_prefix` of `src` to the same relative key under
+/// `dst_prefix` of `dst`.
+#[derive(Debug, Clone)]
+pub struct CopyJob {
+    /// Source store.
+    pub src: Store,
+    /// Source prefix (no trailing `/`).
+    pub src_prefix: String,
+    /// Destination store.
+    pub dst: Store,
+    /// Destination prefix (no trailing `/`).
+    pub dst_prefix: String,
+    /// Replace differing objects and delete destination-only ones instead of refusing.
+    pub overwrite: bool,
+    /// Relative keys to copy only after every other object is copied (a backup's meta files).
+    pub last: Vec<String>,
+    /// Ledger file; `None` disables resume of multipart uploads across runs.
+    pub ledger: Option<PathBuf>,
+}
+
+/// Process-wide limits shared by every copy of the process.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Byte-rate limit.
+    pub bytes: Option<Arc<ByteLimiter>>,
+    /// The HTTP gate of the stores (for request counts).
+    pub gate: Option<Arc<HttpGate>>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    copied: AtomicU64,
+    bytes_copied: AtomicU64,
+    resumed: AtomicU64,
+    parts_reused: AtomicU64,
+    verified: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// Shared state of one running copy.
+struct Ctx {
+    job: CopyJob,
+    cfg: CopyConfig,
+    limits: Limits,
+    memory: Semaphore,
+    memory_kib: u32,
+    ledger: Option<Ledger>,
+    observer: Arc<dyn CopyObserver>,
+    counters: Counters,
+    server_side: bool,
+    stop: AtomicBool,
+}
+
+impl Ctx {
+    fn src_key(&self, rel: &str) -> String {
+        crate::storage::layout::join(&[&self.job.src_prefix, rel])
+    }
+
+    fn dst_key(&self, rel: &str) -> String {
+        crate::storage::layout::join(&[&self.job.dst_prefix, rel])
+    }
+}
+
+fn relative(prefix: &str, list: Vec<ObjectInfo>) -> Vec<(String, ObjectInfo)> {
+    let strip = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    list.into_iter()
+        .filter_map(|o| {
+            let rel = o.key.strip_prefix(&strip)?.to_string();
+            (!rel.is_empty()).then_some((rel, o))
+        })
+        .collect()
+}
+
+fn overlaps(a: &str, b: &str) -> bool {
+    a == b
+        || a.is_empty()
+        || b.is_empty()
+        || a.starts_with(&format!("{b}/"))
+        || b.starts_with(&format!("{a}/"))
+}
+
+/// Runs a copy to the end.
+///
+/// Objects that fail are retried per part within the budget, then listed in the report; the
+/// copy goes on with the others. The meta keys of [`CopyJob::last`] are copied only when
+/// everything else succeeded.
+///
+/// # Errors
+/// [`CopyError`] when the copy cannot start (listing fails, conflict, same location, empty
+/// source) or meets a failure every object would meet (credentials, missing bucket).
+pub async fn run(
+    job: CopyJob,
+    cfg: CopyConfig,
+    limits: Limits,
+    observer: Arc<dyn CopyObserver>,
+) -> Result<CopyReport, CopyError> {
+    let started = Instant::now();
+    let requests_before = limits.gate.as_ref().map_or(0, |g| g.requests());
+    let server_side = job.src.same_bucket_as(&job.dst);
+    if server_side && overlaps(&job.src_prefix, &job.dst_prefix) {
+        return Err(CopyError::SameLocation {
+            store: job.src.name().to_string(),
+            prefix: job.src_prefix.clone(),
+        });
+    }
+
+    let listing_retry = cfg.retry;
+    let list = |store: Store, prefix: String, role: &'static str| async move {
+        listing_retry
+            .run(|_| store.list(&prefix), |_, _| {})
+            .await
+            .map_err(|source| CopyError::Store { role, source })
+    };
+    let src_list = list(job.src.clone(), job.src_prefix.clone(), "source").await?;
+    if src_list.is_empty() {
+        return Err(CopyError::EmptySource {
+            store: job.src.name().to_string(),
+            prefix: job.src_prefix.clone(),
+        });
+    }
+    let dst_list = list(job.dst.clone(), job.dst_prefix.clone(), "destination").await?;
+    let src_rel = relative(&job.src_prefix, src_list);
+    let dst_rel = relative(&job.dst_prefix, dst_list);
+
+    let (ledger, state) = match &job.ledger {
+        Some(path) => {
+            let (l, s) = Ledger::open(path).map_err(|source| CopyError::Ledger {
+                path: path.clone(),
+                source,
+            })?;
+            (Some(l), s)
+        }
+        None => (None, ledger::LedgerState::default()),
+    };
+    let last_keys = job.last.clone();
+    let last: Vec<&str> = last_keys.iter().map(String::as_str).collect();
+    let plan = CopyPlan::build(&src_rel, &dst_rel, &state, &last);
+    if let Some(first) = plan.conflicts.first()
+        && !job.overwrite
+    {
+        return Err(CopyError::DestinationConflict {
+            store: job.dst.name().to_string(),
+            prefix: job.dst_prefix.clone(),
+            count: plan.conflicts.len(),
+            example: first.rel.clone(),
+            reason: first.reason.clone(),
+        });
+    }
+
+    let mut summary = PlanSummary::default();
+    for item in &plan.items {
+        summary.objects_total += 1;
+        summary.bytes_total += item.size;
+        match &item.action {
+            Action::Skip => {
+                summary.objects_skipped += 1;
+                summary.bytes_skipped += item.size;
+            }
+            Action::Resume(_) => summary.objects_resumed += 1,
+            Action::Copy => {}
+        }
+    }
+    observer.planned(&summary);
+
+    let memory_kib = u32::try_from(cfg.max_buffer_memory.div_ceil(1024)).unwrap_or(u32::MAX);
+    let ctx = Arc::new(Ctx {
+        memory: Semaphore::new(memory_kib as usize),
+        memory_kib,
+        cfg,
+        limits,
+        ledger,
+        observer,
+        counters: Counters::default(),
+        server_side,
+        stop: AtomicBool::new(false),
+        job,
+    });
+
+    let (late, early): (Vec<_>, Vec<_>) = plan
+        .items
+        .into_iter()
+        .filter(|i| i.action != Action::Skip)
+        .partition(|i| last.contains(&i.rel.as_str()));
+    let mut failures = Vec::new();
+    let mut fatal = None;
+    run_stage(&ctx, early, &mut failures, &mut fatal).await;
+    if failures.is_empty() && fatal.is_none() {
+        run_stage(&ctx, late, &mut failures, &mut fatal).await;
+    } else {
+        for item in late {
+            failures.push(ObjectFailure {
+                key: item.rel,
+                error: "not copied: it marks the copy complete and other objects failed".into(),
+                retryable: true,
+            });
+        }
+    }
+    if let Some(source) = fatal {
+        return Err(CopyError::Fatal { source });
+    }
+
+    let mut deleted = 0;
+    if ctx.job.overwrite && failures.is_empty() {
+        for rel in &plan.extra {
+            let key = ctx.dst_key(rel);
+            ctx.cfg
+                .retry
+                .run(|_| ctx.job.dst.delete(&key), |_, _| {})
+                .await
+                .map_err(|source| CopyError::Store {
+                    role: "destination",
+                    source,
+                })?;
+            deleted += 1;
+        }
+    }
+
+    if failures.is_empty()
+        && let Some(l) = &ctx.ledger
+    {
+        // Everything is done: keep only the finished objects, for later verification.
+        if let Ok((_, state)) = Ledger::open(l.path()) {
+            let _ = l.compact(&state);
+        }
+    }
+
+    let duration = started.elapsed().as_secs_f64().max(1e-9);
+    let c = &ctx.counters;
+    let bytes_copied = c.bytes_copied.load(Ordering::Relaxed);
+    let objects_copied = c.copied.load(Ordering::Relaxed);
+    Ok(CopyReport {
+        source: format!("{} {}/", ctx.job.src.name(), ctx.job.src_prefix),
+        destination: format!("{} {}/", ctx.job.dst.name(), ctx.job.dst_prefix),
+        mode: if ctx.server_side {
+            "server-side"
+        } else {
+            "streaming"
+        }
+        .into(),
+        objects_total: summary.objects_total,
+        objects_copied,
+        objects_skipped: summary.objects_skipped,
+        objects_failed: failures.len() as u64,
+        objects_resumed: c.resumed.load(Ordering::Relaxed),
+        objects_deleted: deleted,
+        bytes_total: summary.bytes_total,
+        bytes_copied,
+        bytes_skipped: summary.bytes_skipped,
+        parts_reused: c.parts_reused.load(Ordering::Relaxed),
+        objects_verified: c.verified.load(Ordering::Relaxed),
+        retries: c.retries.load(Ordering::Relaxed),
+        requests: ctx
+            .limits
+            .gate
+            .as_ref()
+            .map_or(0, |g| g.requests() - requests_before),
+        duration_secs: duration,
+        throughput_mib_s: bytes_copied as f64 / (1024.0 * 1024.0) / duration,
+        objects_per_sec: objects_copied as f64 / duration,
+        ledger: ctx.ledger.as_ref().map(|l| l.path().display().to_string()),
+        failures,
+    })
+}
+
+/// Whether an object's failure means every other object would fail too.
+fn stops_the_copy(e: &StorageError) -> bool {
+    matches!(
+        e.kind(),
+        StorageErrorKind::Denied | StorageErrorKind::BucketNotFound | StorageErrorKind::Fatal
+    )
+}
+
+async fn run_stage(
+    ctx: &Arc<Ctx>,
+    items: Vec<plan::PlanItem>,
+    failures: &mut Vec<ObjectFailure>,
+    fatal: &mut Option<StorageError>,
+) {
+    let concurrency = ctx.cfg.concurrency.max(1);
+    let mut results = futures::stream::iter(items)
+        .map(|item| {
+            let ctx = Arc::clone(ctx);
+            let rel = item.rel.clone();
+            let handle = tokio::spawn(async move {
+                if ctx.stop.load(Ordering::Relaxed) {
+                    return Ok(false);
+                }
+                pipeline::copy_item(&ctx, item).await.map(|()| true)
+            });
+            async move { (rel, handle.await) }
+        })
+        .buffer_unordered(concurrency);
+    while let Some((rel, joined)) = results.next().await {
+        match joined {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                ctx.observer.object_failed(&rel, &e);
+                if stops_the_copy(&e) {
+                    ctx.stop.store(true, Ordering::Relaxed);
+                    if fatal.is_none() {
+                        *fatal = Some(e);
+                    }
+                } else {
+                    failures.push(ObjectFailure {
+                        key: rel,
+                        error: e.to_string(),
+                        retryable: e.is_retryable(),
+                    });
+                }
+            }
+            Err(join) => failures.push(ObjectFailure {
+                key: rel,
+                error: format!("copy task failed: {join}"),
+                retryable: false,
+            }),
+        }
+    }
+}
+
+/// A per-run default for ledger placement: `<state_dir>/ledgers/<hash>.jsonl`, the hash over the
+/// source and destination names and prefixes (no secrets).
+pub fn ledger_path(state_dir: &std::path::Path, job: &CopyJob) -> PathBuf {
+    let id = format!(
+        "{}\n{}\n{}\n{}",
+        job.src.name(),
+        job.src_prefix,
+        job.dst.name(),
+        job.dst_prefix
+    );
+    let mut h = checksum::Hasher::default();
+    h.update(id.as_bytes());
+    state_dir
+        .join("ledgers")
+        .join(format!("{}.jsonl", checksum::md5_hex(&h.finish())))
+}
+
+/// How long the copier waits between progress ticks of line-based displays.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);

@@ -1,0 +1,561 @@
+//! Copying one object: server-side, single PUT, resumable multipart, or sequential multipart for
+//! stores without resumable uploads.
+//!
+//! Owns the per-object and per-part work and the multipart lifecycle: an upload that fails for
+//! good is aborted before the error returns; a failed part is retried in place; completion is
+//! checked against the MD5s computed while streaming.
+
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::PutPayload;
+use tokio::sync::SemaphorePermit;
+
+use super::Ctx;
+use super::checksum::{self, Hasher, Md5Digest};
+use super::ledger::{DonePart, OpenUpload, Record};
+use super::plan::{Action, PlanItem};
+use crate::storage::{StorageError, StorageErrorKind};
+
+/// S3 allows at most this many parts per upload.
+const MAX_PARTS: u64 = 10_000;
+
+pub(super) async fn copy_item(ctx: &Ctx, item: PlanItem) -> Result<(), StorageError> {
+    if ctx.server_side {
+        return server_side(ctx, &item).await;
+    }
+    if item.size < ctx.cfg.multipart_threshold {
+        return single(ctx, &item).await;
+    }
+    if !ctx.job.dst.resumable_multipart() {
+        return sequential(ctx, &item).await;
+    }
+    let resume = match &item.action {
+        Action::Resume(u) => Some(u.clone()),
+        _ => None,
+    };
+    match multipart(ctx, &item, resume.clone()).await {
+        // The server forgot the upload (expired or cleaned up): start over once.
+        Err(e) if resume.is_some() && e.kind() == StorageErrorKind::UploadNotFound => {
+            multipart(ctx, &item, None).await
+        }
+        other => other,
+    }
+}
+
+impl Ctx {
+    /// Takes memory permits for a buffer of `len` bytes.
+    async fn buffer_permit(&self, len: u64) -> SemaphorePermit<'_> {
+        let kib = u32::try_from(len.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.memory_kib);
+        self.memory
+            .acquire_many(kib)
+            .await
+            .expect("the memory semaphore is never closed")
+    }
+
+    fn record(&self, record: Record) {
+        if let Some(l) = &self.ledger
+            && let Err(e) = l.append(&record)
+        {
+            tracing::warn!(ledger = %l.path().display(), "cannot append to the ledger: {e}");
+        }
+    }
+
+    fn on_retry<'a>(&'a self, rel: &'a str, what: &'a str) -> impl FnMut(&StorageError, u32) + 'a {
+        move |e, attempt| {
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(key = rel, what, attempt, "retrying: {e}");
+            self.observer.retry(rel, what, attempt, e);
+        }
+    }
+
+    fn finished(&self, rel: &str, size: u64, bytes: u64, verified: bool) {
+        self.counters.copied.fetch_add(1, Ordering::Relaxed);
+        if verified {
+            self.counters.verified.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counters
+            .bytes_copied
+            .fetch_add(bytes, Ordering::Relaxed);
+        self.observer.object_done(rel, size);
+    }
+
+    /// Reads `range` of the source object (all of it when `None`) into memory, through the byte
+    /// limiter, hashing as it goes.
+    async fn fetch(
+        &self,
+        rel: &str,
+        range: Option<Range<u64>>,
+        expected: u64,
+    ) -> Result<(Vec<Bytes>, Md5Digest), StorageError> {
+        let key = self.src_key(rel);
+        let mut stream = self.job.src.get(&key, range).await?;
+        let mut hasher = Hasher::default();
+        let mut chunks = Vec::new();
+        let mut got = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if let Some(limiter) = &self.limits.bytes {
+                limiter.acquire(chunk.len() as u64).await;
+            }
+            hasher.update(&chunk);
+            got += chunk.len() as u64;
+            chunks.push(chunk);
+        }
+        if got != expected {
+            return Err(StorageError::integrity(
+                self.job.src.name(),
+                "GET",
+                &key,
+                format!("read {got} bytes, expected {expected}"),
+            ));
+        }
+        Ok((chunks, hasher.finish()))
+    }
+}
+
+fn integrity(
+    ctx: &Ctx,
+    op: &'static str,
+    key: &str,
+    what: &str,
+    got: &str,
+    want: &str,
+) -> StorageError {
+    StorageError::integrity(
+        ctx.job.dst.name(),
+        op,
+        key,
+        format!("{what}: server reports {got}, the bytes sent have {want}"),
+    )
+}
+
+async fn server_side(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
+    let (from, to) = (ctx.src_key(&item.rel), ctx.dst_key(&item.rel));
+    let info = ctx
+        .cfg
+        .retry
+        .run(
+            |_| async {
+                ctx.job.dst.copy_within(&from, &to).await?;
+                ctx.job.dst.head(&to).await
+            },
+            ctx.on_retry(&item.rel, "server-side copy"),
+        )
+        .await?;
+    if info.size != item.size {
+        return Err(integrity(
+            ctx,
+            "COPY",
+            &to,
+            "size",
+            &info.size.to_string(),
+            &item.size.to_string(),
+        ));
+    }
+    let verified = info.etag.is_some() && info.etag == item.src_etag;
+    ctx.record(Record::Done {
+        key: item.rel.clone(),
+        size: item.size,
+        src_etag: item.src_etag.clone(),
+        dst_etag: info.etag.clone(),
+        md5: info.etag.unwrap_or_default(),
+    });
+    ctx.observer.bytes(item.size);
+    ctx.finished(&item.rel, item.size, item.size, verified);
+    Ok(())
+}
+
+async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
+    let dst_key = ctx.dst_key(&item.rel);
+    let _permit = ctx.buffer_permit(item.size).await;
+    let (etag, md5) = ctx
+        .cfg
+        .retry
+        .run(
+            |_| async {
+                let (chunks, md5) = ctx.fetch(&item.rel, None, item.size).await?;
+                let hex = checksum::md5_hex(&md5);
+                if let Some(src) = item
+                    .src_etag
+                    .as_deref()
+                    .filter(|e| checksum::is_plain_md5(e))
+                    && src != hex
+                {
+                    return Err(StorageError::integrity(
+                        ctx.job.src.name(),
+                        "GET",
+                        &ctx.src_key(&item.rel),
+                        format!("the bytes read have MD5 {hex}, the source reports {src}"),
+                    ));
+                }
+                let etag = ctx
+                    .job
+                    .dst
+                    .put(&dst_key, PutPayload::from_iter(chunks))
+                    .await?;
+                if ctx.job.dst.etag_is_md5() {
+                    let got = etag.as_deref().unwrap_or("none");
+                    if got != hex {
+                        return Err(integrity(ctx, "PUT", &dst_key, "ETag", got, &hex));
+                    }
+                }
+                Ok((etag, hex))
+            },
+            ctx.on_retry(&item.rel, "object"),
+        )
+        .await?;
+    ctx.record(Record::Done {
+        key: item.rel.clone(),
+        size: item.size,
+        src_etag: item.src_etag.clone(),
+        dst_etag: etag,
+        md5,
+    });
+    ctx.observer.bytes(item.size);
+    ctx.finished(&item.rel, item.size, item.size, ctx.job.dst.etag_is_md5());
+    Ok(())
+}
+
+/// Part size for an object: the configured one, grown so the object fits in 10,000 parts.
+fn part_size_for(configured: u64, size: u64) -> u64 {
+    let min = size.div_ceil(MAX_PARTS);
+    configured.max(min.div_ceil(1 << 20) << 20)
+}
+
+fn part_range(index: u64, part_size: u64, size: u64) -> Range<u64> {
+    let start = index * part_size;
+    start..(start + part_size).min(size)
+}
+
+async fn multipart(
+    ctx: &Ctx,
+    item: &PlanItem,
+    resume: Option<OpenUpload>,
+) -> Result<(), StorageError> {
+    let dst_key = ctx.dst_key(&item.rel);
+    let (upload_id, part_size, mut done) = match resume {
+        Some(u) => {
+            ctx.counters.resumed.fetch_add(1, Ordering::Relaxed);
+            ctx.counters
+                .parts_reused
+                .fetch_add(u.parts.len() as u64, Ordering::Relaxed);
+            (u.upload_id, u.part_size, u.parts)
+        }
+        None => {
+            let part_size = part_size_for(ctx.cfg.part_size, item.size);
+            let id = ctx
+                .cfg
+                .retry
+                .run(
+                    |_| ctx.job.dst.create_multipart(&dst_key),
+                    ctx.on_retry(&item.rel, "create upload"),
+                )
+                .await?;
+            ctx.record(Record::Upload {
+                key: item.rel.clone(),
+                size: item.size,
+                src_etag: item.src_etag.clone(),
+                upload_id: id.clone(),
+                part_size,
+            });
+            (id, part_size, Default::default())
+        }
+    };
+    let parts = item.size.div_ceil(part_size);
+    let todo: Vec<u64> = (0..parts)
+        .filter(|i| !done.contains_key(&(*i as usize)))
+        .collect();
+
+    let result = futures::stream::iter(todo)
+        .map(|index| copy_part(ctx, item, &dst_key, &upload_id, index, part_size))
+        .buffer_unordered(ctx.cfg.parts_per_object.max(1))
+        .try_for_each(|(index, part)| {
+            done.insert(index, part);
+            futures::future::ready(Ok(()))
+        })
+        .await;
+    let result = match result {
+        Ok(()) => complete(ctx, item, &dst_key, &upload_id, &done).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        if e.kind() != StorageErrorKind::UploadNotFound {
+            // Nothing half-written stays behind: free the parts on the server.
+            let abort = ctx
+                .cfg
+                .retry
+                .run(
+                    |_| ctx.job.dst.abort_multipart(&dst_key, &upload_id),
+                    |_, _| {},
+                )
+                .await;
+            if let Err(abort_err) = abort
+                && abort_err.kind() != StorageErrorKind::UploadNotFound
+            {
+                tracing::warn!(key = %dst_key, "cannot abort the multipart upload: {abort_err}");
+            }
+        }
+        ctx.record(Record::UploadEnd {
+            key: item.rel.clone(),
+            upload_id: upload_id.clone(),
+        });
+        return Err(e);
+    }
+    Ok(())
+}
+
+async fn copy_part(
+    ctx: &Ctx,
+    item: &PlanItem,
+    dst_key: &str,
+    upload_id: &str,
+    index: u64,
+    part_size: u64,
+) -> Result<(usize, DonePart), StorageError> {
+    let range = part_range(index, part_size, item.size);
+    let len = range.end - range.start;
+    let _permit = ctx.buffer_permit(len).await;
+    let what = format!("part {}", index + 1);
+    let part = ctx
+        .cfg
+        .retry
+        .run(
+            |_| async {
+                let (chunks, md5) = ctx.fetch(&item.rel, Some(range.clone()), len).await?;
+                let etag = ctx
+                    .job
+                    .dst
+                    .put_part(
+                        dst_key,
+                        upload_id,
+                        index as usize,
+                        PutPayload::from_iter(chunks),
+                    )
+                    .await?;
+                let hex = checksum::md5_hex(&md5);
+                if ctx.job.dst.etag_is_md5() && etag != hex {
+                    return Err(integrity(ctx, "UploadPart", dst_key, &what, &etag, &hex));
+                }
+                Ok(DonePart { etag, md5 })
+            },
+            ctx.on_retry(&item.rel, &what),
+        )
+        .await?;
+    ctx.record(Record::Part {
+        key: item.rel.clone(),
+        upload_id: upload_id.to_string(),
+        index: index as usize,
+        etag: part.etag.clone(),
+        md5: checksum::md5_hex(&part.md5),
+    });
+    ctx.observer.bytes(len);
+    ctx.counters.bytes_copied.fetch_add(len, Ordering::Relaxed);
+    Ok((index as usize, part))
+}
+
+async fn complete(
+    ctx: &Ctx,
+    item: &PlanItem,
+    dst_key: &str,
+    upload_id: &str,
+    done: &std::collections::BTreeMap<usize, DonePart>,
+) -> Result<(), StorageError> {
+    let etags: Vec<String> = done.values().map(|p| p.etag.clone()).collect();
+    let md5s: Vec<Md5Digest> = done.values().map(|p| p.md5).collect();
+    let expected = checksum::multipart_etag(&md5s);
+    let etag = ctx
+        .cfg
+        .retry
+        .run(
+            |attempt| {
+                let etags = &etags;
+                let expected = &expected;
+                async move {
+                    match ctx
+                        .job
+                        .dst
+                        .complete_multipart(dst_key, upload_id, etags)
+                        .await
+                    {
+                        // A retried completion whose first try went through: the upload is gone
+                        // and the object is there.
+                        Err(e) if attempt > 0 && e.kind() == StorageErrorKind::UploadNotFound => {
+                            let info = ctx.job.dst.head(dst_key).await.map_err(|_| e)?;
+                            if info.size == item.size && info.etag.as_deref() == Some(expected) {
+                                Ok(info.etag)
+                            } else {
+                                Err(StorageError::integrity(
+                                    ctx.job.dst.name(),
+                                    "CompleteMultipartUpload",
+                                    dst_key,
+                                    "the upload vanished without producing the object".into(),
+                                ))
+                            }
+                        }
+                        other => other,
+                    }
+                }
+            },
+            ctx.on_retry(&item.rel, "complete upload"),
+        )
+        .await?;
+    let verified = match etag.as_deref() {
+        Some(got) if ctx.job.dst.etag_is_md5() && checksum::is_multipart_md5(got) => {
+            if got != expected {
+                return Err(integrity(
+                    ctx,
+                    "CompleteMultipartUpload",
+                    dst_key,
+                    "ETag",
+                    got,
+                    &expected,
+                ));
+            }
+            true
+        }
+        _ => {
+            let info = ctx.job.dst.head(dst_key).await?;
+            if info.size != item.size {
+                return Err(integrity(
+                    ctx,
+                    "CompleteMultipartUpload",
+                    dst_key,
+                    "size",
+                    &info.size.to_string(),
+                    &item.size.to_string(),
+                ));
+            }
+            false
+        }
+    };
+    ctx.record(Record::Done {
+        key: item.rel.clone(),
+        size: item.size,
+        src_etag: item.src_etag.clone(),
+        dst_etag: etag,
+        md5: expected,
+    });
+    ctx.counters.copied.fetch_add(1, Ordering::Relaxed);
+    if verified {
+        ctx.counters.verified.fetch_add(1, Ordering::Relaxed);
+    }
+    ctx.observer.object_done(&item.rel, item.size);
+    Ok(())
+}
+
+/// Multipart write to a store without resumable uploads: one GET streamed into parts written
+/// in order. Retried as a whole object.
+async fn sequential(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
+    let src_key = ctx.src_key(&item.rel);
+    let dst_key = ctx.dst_key(&item.rel);
+    let part_size = part_size_for(ctx.cfg.part_size, item.size);
+    ctx.cfg
+        .retry
+        .run(
+            |_| async {
+                let mut upload = ctx.job.dst.start_sequential_upload(&dst_key).await?;
+                let result = async {
+                    let mut stream = ctx.job.src.get(&src_key, None).await?;
+                    let mut pending = futures::stream::FuturesOrdered::new();
+                    let mut buf: Vec<Bytes> = Vec::new();
+                    let mut buffered = 0u64;
+                    let mut total = 0u64;
+                    let mut permit = ctx.buffer_permit(part_size.min(item.size)).await;
+                    let put_err = |e: object_store::Error| {
+                        StorageError::from_object_store(ctx.job.dst.name(), "PUT", &dst_key, e)
+                    };
+                    loop {
+                        let next = stream.next().await.transpose()?;
+                        if let Some(chunk) = &next {
+                            if let Some(l) = &ctx.limits.bytes {
+                                l.acquire(chunk.len() as u64).await;
+                            }
+                            buffered += chunk.len() as u64;
+                            total += chunk.len() as u64;
+                            buf.push(chunk.clone());
+                        }
+                        if buffered >= part_size || (next.is_none() && buffered > 0) {
+                            pending
+                                .push_back(upload.put_part(PutPayload::from_iter(buf.drain(..))));
+                            buffered = 0;
+                            if pending.len() >= ctx.cfg.parts_per_object.max(1) {
+                                pending.next().await.transpose().map_err(put_err)?;
+                            }
+                            drop(permit);
+                            permit = ctx.buffer_permit(part_size.min(item.size)).await;
+                        }
+                        if next.is_none() {
+                            break;
+                        }
+                    }
+                    while let Some(r) = pending.next().await {
+                        r.map_err(put_err)?;
+                    }
+                    drop(permit);
+                    if total != item.size {
+                        return Err(StorageError::integrity(
+                            ctx.job.src.name(),
+                            "GET",
+                            &src_key,
+                            format!("read {total} bytes, expected {}", item.size),
+                        ));
+                    }
+                    upload.complete().await.map_err(put_err)?;
+                    Ok(())
+                }
+                .await;
+                if result.is_err() {
+                    let _ = upload.abort().await;
+                }
+                result
+            },
+            ctx.on_retry(&item.rel, "object"),
+        )
+        .await?;
+    let info = ctx.job.dst.head(&dst_key).await?;
+    if info.size != item.size {
+        return Err(integrity(
+            ctx,
+            "PUT",
+            &dst_key,
+            "size",
+            &info.size.to_string(),
+            &item.size.to_string(),
+        ));
+    }
+    ctx.record(Record::Done {
+        key: item.rel.clone(),
+        size: item.size,
+        src_etag: item.src_etag.clone(),
+        dst_etag: info.etag,
+        md5: String::new(),
+    });
+    ctx.observer.bytes(item.size);
+    ctx.finished(&item.rel, item.size, item.size, false);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cover_the_object_and_fit_s3_limits() {
+        assert_eq!(part_size_for(16 << 20, 300 << 20), 16 << 20);
+        // 1 TiB at 16 MiB would need 65,536 parts: grow to fit 10,000.
+        let big = 1u64 << 40;
+        let ps = part_size_for(16 << 20, big);
+        assert!(big.div_ceil(ps) <= MAX_PARTS);
+        assert_eq!(ps % (1 << 20), 0);
+        let size = 100u64;
+        let ranges: Vec<_> = (0..size.div_ceil(30))
+            .map(|i| part_range(i, 30, size))
+            .collect();
+        assert_eq!(ranges, vec![0..30, 30..60, 60..90, 90..100]);
+    }
+}

@@ -1,0 +1,106 @@
+//! What a copy tells the outside: progress events while it runs ([`CopyObserver`]) and the final
+//! [`CopyReport`]. The library never prints; the CLI renders both.
+
+use serde::Serialize;
+
+use crate::storage::StorageError;
+
+/// Progress events. Called from many tasks at once; implementations must be cheap.
+pub trait CopyObserver: Send + Sync {
+    /// The plan is known.
+    fn planned(&self, _summary: &PlanSummary) {}
+    /// `bytes` more were written to the destination and verified.
+    fn bytes(&self, _bytes: u64) {}
+    /// An object is finished (copied, or resumed and completed).
+    fn object_done(&self, _rel: &str, _size: u64) {}
+    /// An operation failed and will be retried.
+    fn retry(&self, _rel: &str, _what: &str, _attempt: u32, _error: &StorageError) {}
+    /// An object failed for good.
+    fn object_failed(&self, _rel: &str, _error: &StorageError) {}
+}
+
+/// Observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl CopyObserver for NoProgress {}
+
+/// Totals of a plan, for progress displays.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlanSummary {
+    /// Objects at the source.
+    pub objects_total: u64,
+    /// Bytes at the source.
+    pub bytes_total: u64,
+    /// Objects already at the destination.
+    pub objects_skipped: u64,
+    /// Bytes already at the destination.
+    pub bytes_skipped: u64,
+    /// Objects whose multipart upload resumes.
+    pub objects_resumed: u64,
+}
+
+/// One object that could not be copied.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectFailure {
+    /// Relative key.
+    pub key: String,
+    /// Why.
+    pub error: String,
+    /// Whether the last error was of a retryable kind (the budget ran out).
+    pub retryable: bool,
+}
+
+/// The result of a copy.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CopyReport {
+    /// Source store and prefix.
+    pub source: String,
+    /// Destination store and prefix.
+    pub destination: String,
+    /// `streaming` or `server-side`.
+    pub mode: String,
+    /// Objects at the source.
+    pub objects_total: u64,
+    /// Objects copied by this run.
+    pub objects_copied: u64,
+    /// Objects already complete and identical at the destination.
+    pub objects_skipped: u64,
+    /// Objects that could not be copied.
+    pub objects_failed: u64,
+    /// Objects whose upload resumed from parts written by an earlier run.
+    pub objects_resumed: u64,
+    /// Destination-only objects deleted (`overwrite`).
+    pub objects_deleted: u64,
+    /// Bytes at the source.
+    pub bytes_total: u64,
+    /// Bytes copied by this run (parts reused from an earlier run are not counted).
+    pub bytes_copied: u64,
+    /// Bytes skipped.
+    pub bytes_skipped: u64,
+    /// Parts reused from an earlier run.
+    pub parts_reused: u64,
+    /// Objects whose destination checksum was compared with ours.
+    pub objects_verified: u64,
+    /// Retries of parts or objects.
+    pub retries: u64,
+    /// HTTP requests sent to both stores.
+    pub requests: u64,
+    /// Wall time.
+    pub duration_secs: f64,
+    /// bytes_copied / duration, MiB/s.
+    pub throughput_mib_s: f64,
+    /// objects_copied / duration.
+    pub objects_per_sec: f64,
+    /// Where the ledger lives.
+    pub ledger: Option<String>,
+    /// The failed objects.
+    pub failures: Vec<ObjectFailure>,
+}
+
+impl CopyReport {
+    /// Whether every object is at the destination.
+    pub fn is_complete(&self) -> bool {
+        self.objects_failed == 0
+    }
+}

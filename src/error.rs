@@ -1,0 +1,37 @@
+//! The crate's public error: one variant per library area, each keeping its own typed error.
+//!
+//! Whether an error is worth retrying is a property of the error ([`Error::is_retryable`]); the
+//! binary maps errors to exit codes from their type, never from messages.
+
+use crate::config::ConfigError;
+use crate::copy::CopyError;
+use crate::storage::StorageError;
+use crate::transfer::TransferError;
+
+/// Any error of the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A profile could not be read or is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A store could not be opened or answered with an error.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A copy could not run to the end.
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    /// A transfer request is invalid.
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+}
+
+impl Error {
+    /// Whether the same operation may succeed later without any change.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Config(_) | Self::Transfer(_) => false,
+            Self::Storage(e) => e.is_retryable(),
+            Self::Copy(e) => e.is_retryable(),
+        }
+    }
+}

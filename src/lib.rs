@@ -1,0 +1,24 @@
+//! milvus-migrate: move Milvus collections between Milvus instances on different object
+//! stores, streaming between the stores with no local copy.
+//!
+//! Module map:
+//! - [`config`]: milvus-backup `backup.yaml` profiles (v1 and v2 schemas) resolved and validated
+//!   into a [`config::Profile`], plus our own copier settings.
+//! - [`storage`]: object stores opened from a profile (local, S3 family, GCS, Azure), the HTTP
+//!   gate every request passes, typed storage errors, backup key layout.
+//! - [`throttle`]: the process-wide byte-rate and request-rate limiters.
+//! - [`copy`]: the pipelined streaming copier with ledger-based resume and MD5 verification.
+//! - [`transfer`]: the `copy` operation on profiles: which buckets and prefixes, preflight checks.
+//! - [`error`]: the crate's public error enum.
+//!
+//! Library code never prints; progress goes through [`copy::CopyObserver`] and results come back
+//! as reports for the binary to render.
+
+pub mod config;
+pub mod copy;
+pub mod error;
+pub mod storage;
+pub mod throttle;
+pub mod transfer;
+
+pub use error::Error;

@@ -1,0 +1,295 @@
+//! Storage errors: what went wrong talking to one object store, and whether trying again can help.
+//!
+//! Owns the classification of `object_store` failures into [`StorageErrorKind`]. The
+//! classification walks the typed error chain (our [`S3Status`] from the HTTP gate, then
+//! `object_store`'s `HttpError` kinds, then its error variants); it never parses messages.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use object_store::client::HttpError;
+
+/// An error status answered by an S3-compatible server, captured by the HTTP gate
+/// (see [`super::http`]) before `object_store` turns it into an untyped error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Status {
+    /// HTTP status code.
+    pub status: u16,
+    /// The S3 error code from the XML body (`NoSuchBucket`, `SlowDown`, ...), if any.
+    pub code: Option<String>,
+    /// The S3 error message from the XML body, if any.
+    pub message: Option<String>,
+}
+
+impl fmt::Display for S3Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        if let Some(message) = self.message.as_deref().filter(|m| !m.is_empty()) {
+            write!(f, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for S3Status {}
+
+impl S3Status {
+    /// Parses the `<Code>` and `<Message>` of an S3 XML error body (best effort, no XML crate:
+    /// the two elements are flat text in every S3-compatible server's error document).
+    pub fn from_body(status: u16, body: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(body);
+        let element = |name: &str| {
+            let open = format!("<{name}>");
+            let close = format!("</{name}>");
+            let start = text.find(&open)? + open.len();
+            let end = text[start..].find(&close)? + start;
+            Some(text[start..end].trim().to_string())
+        };
+        Self {
+            status,
+            code: element("Code"),
+            message: element("Message"),
+        }
+    }
+
+    fn kind(&self) -> StorageErrorKind {
+        let code = self.code.as_deref().unwrap_or("");
+        match (self.status, code) {
+            (_, "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable") => {
+                StorageErrorKind::Transient
+            }
+            (429 | 500..=599, _) => StorageErrorKind::Transient,
+            (_, "NoSuchBucket") => StorageErrorKind::BucketNotFound,
+            (_, "NoSuchUpload") => StorageErrorKind::UploadNotFound,
+            (404, _) => StorageErrorKind::NotFound,
+            (401 | 403, _) => StorageErrorKind::Denied,
+            _ => StorageErrorKind::Rejected,
+        }
+    }
+}
+
+/// What kind of failure a storage operation met. Retryability follows from the kind alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageErrorKind {
+    /// 5xx, 429, SlowDown, timeouts, resets, refused or broken connections: try again.
+    Transient,
+    /// The object does not exist.
+    NotFound,
+    /// The bucket does not exist.
+    BucketNotFound,
+    /// A multipart upload id the server no longer knows.
+    UploadNotFound,
+    /// The server refused the credentials or the operation (401/403).
+    Denied,
+    /// The server rejected the request for another reason (4xx).
+    Rejected,
+    /// The data read or written does not match its checksum.
+    Integrity,
+    /// Configuration or local failure that trying again cannot fix.
+    Fatal,
+}
+
+/// Error of one storage operation, with the store, the operation and the key it concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The store could not be built from its profile.
+    #[error("cannot open store {store}: {reason}")]
+    Build { store: String, reason: String },
+
+    /// A request to the store failed.
+    #[error("{store}: {op} {key}: {message}")]
+    Request {
+        store: String,
+        op: &'static str,
+        key: String,
+        kind: StorageErrorKind,
+        message: String,
+    },
+}
+
+impl StorageError {
+    /// Builds a request error from an `object_store` error, classifying it.
+    pub fn from_object_store(
+        store: &str,
+        op: &'static str,
+        key: &str,
+        error: object_store::Error,
+    ) -> Self {
+        let kind = classify(&error);
+        let message = describe(kind, &error);
+        Self::Request {
+            store: store.to_string(),
+            op,
+            key: key.to_string(),
+            kind,
+            message,
+        }
+    }
+
+    /// An integrity failure: the bytes do not match their checksum.
+    pub fn integrity(store: &str, op: &'static str, key: &str, message: String) -> Self {
+        Self::Request {
+            store: store.to_string(),
+            op,
+            key: key.to_string(),
+            kind: StorageErrorKind::Integrity,
+            message,
+        }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> StorageErrorKind {
+        match self {
+            Self::Build { .. } => StorageErrorKind::Fatal,
+            Self::Request { kind, .. } => *kind,
+        }
+    }
+
+    /// Whether the same request may succeed if tried again. Integrity failures are
+    /// retryable: the bytes are read and written again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            StorageErrorKind::Transient | StorageErrorKind::Integrity
+        )
+    }
+}
+
+/// Classifies an `object_store` error by walking its source chain for typed causes.
+pub fn classify(error: &object_store::Error) -> StorageErrorKind {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(status) = e.downcast_ref::<S3Status>() {
+            return status.kind();
+        }
+        if let Some(http) = e.downcast_ref::<HttpError>() {
+            // A status captured by the gate travels inside an HttpError: look deeper first.
+            if let Some(status) = http.source().and_then(|s| s.downcast_ref::<S3Status>()) {
+                return status.kind();
+            }
+            // Every transport failure (connect, reset, timeout, truncated body) is transient.
+            return StorageErrorKind::Transient;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            return match io.kind() {
+                K::NotFound => StorageErrorKind::NotFound,
+                K::PermissionDenied => StorageErrorKind::Denied,
+                K::TimedOut
+                | K::ConnectionReset
+                | K::ConnectionAborted
+                | K::ConnectionRefused
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::Interrupted => StorageErrorKind::Transient,
+                _ => StorageErrorKind::Fatal,
+            };
+        }
+        current = e.source();
+    }
+    match error {
+        object_store::Error::NotFound { .. } => StorageErrorKind::NotFound,
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => StorageErrorKind::Denied,
+        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. } => {
+            StorageErrorKind::Rejected
+        }
+        _ => StorageErrorKind::Fatal,
+    }
+}
+
+/// A one-line message for the error: the S3 status when there is one, else the innermost
+/// transport cause, else the error itself.
+fn describe(kind: StorageErrorKind, error: &object_store::Error) -> String {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
+    let mut innermost = error.to_string();
+    while let Some(e) = current {
+        if let Some(status) = e.downcast_ref::<S3Status>() {
+            return status.to_string();
+        }
+        if e.downcast_ref::<HttpError>().is_some() {
+            innermost = e.to_string();
+            if let Some(src) = e.source() {
+                innermost = format!("{innermost}: {}", root_cause(src));
+            }
+            break;
+        }
+        current = e.source();
+    }
+    match kind {
+        StorageErrorKind::NotFound => "not found".to_string(),
+        _ => innermost,
+    }
+}
+
+fn root_cause(mut e: &(dyn StdError + 'static)) -> String {
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::client::HttpErrorKind;
+
+    #[test]
+    fn s3_error_body_is_parsed() {
+        let body = br#"<?xml version="1.0"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>"#;
+        let s = S3Status::from_body(404, body);
+        assert_eq!(s.code.as_deref(), Some("NoSuchBucket"));
+        assert_eq!(s.kind(), StorageErrorKind::BucketNotFound);
+        assert_eq!(
+            s.to_string(),
+            "HTTP 404 NoSuchBucket: The specified bucket does not exist"
+        );
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let k = |status, code: Option<&str>| {
+            S3Status {
+                status,
+                code: code.map(str::to_string),
+                message: None,
+            }
+            .kind()
+        };
+        assert_eq!(k(500, None), StorageErrorKind::Transient);
+        assert_eq!(k(503, Some("SlowDown")), StorageErrorKind::Transient);
+        assert_eq!(k(429, None), StorageErrorKind::Transient);
+        assert_eq!(k(400, Some("RequestTimeout")), StorageErrorKind::Transient);
+        assert_eq!(
+            k(403, Some("SignatureDoesNotMatch")),
+            StorageErrorKind::Denied
+        );
+        assert_eq!(k(404, Some("NoSuchKey")), StorageErrorKind::NotFound);
+        assert_eq!(
+            k(404, Some("NoSuchUpload")),
+            StorageErrorKind::UploadNotFound
+        );
+        assert_eq!(k(400, Some("InvalidPart")), StorageErrorKind::Rejected);
+    }
+
+    #[test]
+    fn chain_with_status_is_classified_without_strings() {
+        let status = S3Status {
+            status: 503,
+            code: Some("SlowDown".into()),
+            message: None,
+        };
+        let http = HttpError::new(HttpErrorKind::Unknown, status);
+        let err = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(http),
+        };
+        assert_eq!(classify(&err), StorageErrorKind::Transient);
+        let se = StorageError::from_object_store("s3://b", "GET", "k", err);
+        assert!(se.is_retryable());
+        assert!(se.to_string().contains("HTTP 503 SlowDown"), "{se}");
+    }
+}

@@ -1,0 +1,106 @@
+//! The HTTP gate every object-store request passes through.
+//!
+//! Owns three things, in this order for each request: the process-wide request-rate limit, the
+//! request counter, and the capture of error statuses. It wraps `object_store`'s reqwest client
+//! (installed with `with_http_connector`), so it sees each real HTTP request, including every
+//! part of a multipart upload and every page of a listing.
+//!
+//! Error capture: an error status (>= 400) from the store's own endpoint is turned into an
+//! [`S3Status`] carried inside an `HttpError`, so the copier classifies failures by type
+//! ([`super::error::classify`]) instead of by message. Requests to other hosts (credential
+//! endpoints) pass through untouched. `object_store`'s own retries are disabled
+//! (`max_retries = 0`): retrying is the copier's job, per part, with its own budget.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use object_store::ClientOptions;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpService,
+    ReqwestConnector,
+};
+
+use super::error::S3Status;
+use crate::throttle::RequestLimiter;
+
+/// Shared by every store of one process: the request limit and the counters.
+#[derive(Debug, Default)]
+pub struct HttpGate {
+    limiter: Option<RequestLimiter>,
+    requests: AtomicU64,
+    error_statuses: AtomicU64,
+}
+
+impl HttpGate {
+    /// A gate with an optional request-rate limit.
+    pub fn new(limiter: Option<RequestLimiter>) -> Arc<Self> {
+        Arc::new(Self {
+            limiter,
+            ..Self::default()
+        })
+    }
+
+    /// Requests sent so far, by every store using this gate.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Error statuses received so far.
+    pub fn error_statuses(&self) -> u64 {
+        self.error_statuses.load(Ordering::Relaxed)
+    }
+}
+
+/// Connector that builds `object_store`'s reqwest client and wraps it in the gate.
+#[derive(Debug)]
+pub(crate) struct GatedConnector {
+    pub gate: Arc<HttpGate>,
+    /// Lower-case `host:port` (or domain suffix) of the store's endpoint; statuses from other
+    /// hosts, such as credential endpoints, are not captured.
+    pub authority: String,
+}
+
+impl HttpConnector for GatedConnector {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let inner = ReqwestConnector::default().connect(options)?;
+        Ok(HttpClient::new(GatedService {
+            inner,
+            gate: Arc::clone(&self.gate),
+            authority: self.authority.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct GatedService {
+    inner: HttpClient,
+    gate: Arc<HttpGate>,
+    authority: String,
+}
+
+#[async_trait]
+impl HttpService for GatedService {
+    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        if let Some(limiter) = &self.gate.limiter {
+            limiter.acquire().await;
+        }
+        self.gate.requests.fetch_add(1, Ordering::Relaxed);
+        let ours = req.uri().authority().is_some_and(|a| {
+            let a = a.as_str().to_ascii_lowercase();
+            a == self.authority || a.ends_with(&format!(".{}", self.authority))
+        });
+        let response = self.inner.execute(req).await?;
+        let status = response.status().as_u16();
+        if !ours || status < 400 {
+            return Ok(response);
+        }
+        self.gate.error_statuses.fetch_add(1, Ordering::Relaxed);
+        // Error bodies are small XML documents; a body that cannot be read still yields the status.
+        let body = response.into_body().bytes().await.unwrap_or_default();
+        Err(HttpError::new(
+            HttpErrorKind::Unknown,
+            S3Status::from_body(status, &body),
+        ))
+    }
+}

@@ -1,0 +1,285 @@
+//! The `copy` and `check` operations on profiles: which store, bucket and prefix each side means,
+//! the preflight checks a user needs before bytes move, and the process-wide limits.
+//!
+//! Owns turning profiles plus a request into a [`CopyJob`] and probing a store. Does not own the
+//! copy itself ([`crate::copy`]) nor printing (the binary).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{Profile, StorageConfig, TransferConfig, TransferOptions};
+use crate::copy::{self, CopyConfig, CopyJob, CopyObserver, CopyReport, Limits, RetryPolicy};
+use crate::error::Error;
+use crate::storage::layout::{self, BACKUP_META};
+use crate::storage::{HttpGate, StorageErrorKind, Store, Timeouts};
+use crate::throttle::{ByteLimiter, RequestLimiter};
+
+/// Errors in what was asked, found before anything is copied.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The backup does not exist at the source.
+    #[error("backup `{name}` not found in {store} under `{root}/`; {}", list_names(.available))]
+    BackupNotFound {
+        store: String,
+        root: String,
+        name: String,
+        available: Vec<String>,
+    },
+    /// The backup name breaks milvus-backup's rules.
+    #[error("{0}")]
+    InvalidName(String),
+}
+
+fn list_names(names: &[String]) -> String {
+    if names.is_empty() {
+        "it holds no backups".to_string()
+    } else {
+        format!("backups there: {}", names.join(", "))
+    }
+}
+
+/// What to copy.
+#[derive(Debug, Clone)]
+pub enum CopyTarget {
+    /// Backup `name`: `<backupRootPath>/<name>/` of each profile's backup store.
+    Backup(String),
+    /// Any prefix of each profile's backup bucket.
+    Prefixes {
+        /// Prefix in the source's backup bucket.
+        src: String,
+        /// Prefix in the destination's backup bucket.
+        dst: String,
+    },
+}
+
+/// A copy between two profiles' backup stores.
+#[derive(Debug, Clone)]
+pub struct CopyRequest {
+    /// Source profile (`--from`); its `transfer:` settings apply.
+    pub from: Profile,
+    /// Destination profile (`--to`).
+    pub to: Profile,
+    /// What to copy.
+    pub target: CopyTarget,
+    /// Settings from the command line, over the profile's.
+    pub overrides: TransferOptions,
+    /// Replace a different backup at the destination.
+    pub overwrite: bool,
+    /// Where the ledger lives; `None` disables cross-run part resume.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Process-wide limits and the store clients built under them.
+#[derive(Debug, Clone)]
+pub struct Session {
+    gate: Arc<HttpGate>,
+    bytes: Option<Arc<ByteLimiter>>,
+    timeouts: Timeouts,
+    config: TransferConfig,
+}
+
+impl Session {
+    /// Builds the limiters of `config`.
+    pub fn new(config: TransferConfig) -> Self {
+        Self {
+            gate: HttpGate::new(config.request_rate.map(RequestLimiter::new)),
+            bytes: config.byte_rate.map(|r| Arc::new(ByteLimiter::new(r))),
+            timeouts: Timeouts {
+                connect: config.connect_timeout,
+                read: config.read_timeout,
+            },
+            config,
+        }
+    }
+
+    /// Opens a store under this session's limits.
+    ///
+    /// # Errors
+    /// The store cannot be built from its configuration.
+    pub fn open(&self, cfg: &StorageConfig) -> Result<Store, Error> {
+        Ok(Store::open(cfg, &self.gate, self.timeouts)?)
+    }
+
+    /// The copier settings.
+    pub fn copy_config(&self) -> CopyConfig {
+        let c = &self.config;
+        CopyConfig {
+            concurrency: c.concurrency,
+            parts_per_object: c.parts_per_object,
+            part_size: c.part_size,
+            multipart_threshold: c.multipart_threshold,
+            max_buffer_memory: c.max_buffer_memory,
+            retry: RetryPolicy {
+                max_retries: c.retries,
+                ..RetryPolicy::default()
+            },
+        }
+    }
+
+    /// The limits for [`copy::run`].
+    pub fn limits(&self) -> Limits {
+        Limits {
+            bytes: self.bytes.clone(),
+            gate: Some(Arc::clone(&self.gate)),
+        }
+    }
+}
+
+/// Copies a backup (or a prefix) from one profile's backup store to another's.
+///
+/// # Errors
+/// Invalid settings or names, a backup that does not exist, stores that cannot be reached or
+/// refuse the credentials, a destination holding a different backup, or a failure every object
+/// would meet. Per-object failures are in the report instead.
+pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<CopyReport, Error> {
+    let config = req.from.transfer(&req.overrides)?;
+    let session = Session::new(config);
+    let src = session.open(&req.from.backup_storage)?;
+    let dst = session.open(&req.to.backup_storage)?;
+    let (src_prefix, dst_prefix, last) = match &req.target {
+        CopyTarget::Backup(name) => {
+            layout::validate_backup_name(name).map_err(TransferError::InvalidName)?;
+            let src_root = &req.from.backup_storage.root_path;
+            let src_dir = layout::backup_dir(src_root, name);
+            ensure_backup_exists(&session, &src, src_root, name, &src_dir).await?;
+            (
+                src_dir,
+                layout::backup_dir(&req.to.backup_storage.root_path, name),
+                vec![BACKUP_META.to_string(), "meta/full_meta.json".to_string()],
+            )
+        }
+        CopyTarget::Prefixes { src, dst } => (
+            layout::join(&[src.as_str()]),
+            layout::join(&[dst.as_str()]),
+            Vec::new(),
+        ),
+    };
+    let mut job = CopyJob {
+        src,
+        src_prefix,
+        dst,
+        dst_prefix,
+        overwrite: req.overwrite,
+        last,
+        ledger: None,
+    };
+    if let Some(dir) = &req.state_dir {
+        job.ledger = Some(copy::ledger_path(dir, &job));
+    }
+    Ok(copy::run(job, session.copy_config(), session.limits(), observer).await?)
+}
+
+async fn ensure_backup_exists(
+    session: &Session,
+    store: &Store,
+    root: &str,
+    name: &str,
+    dir: &str,
+) -> Result<(), Error> {
+    let retry = session.copy_config().retry;
+    let meta = layout::join(&[dir, BACKUP_META]);
+    match retry.run(|_| store.head(&meta), |_, _| {}).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == StorageErrorKind::NotFound => {
+            let available = retry
+                .run(|_| store.list_dirs(root), |_, _| {})
+                .await
+                .unwrap_or_default();
+            Err(TransferError::BackupNotFound {
+                store: store.name().to_string(),
+                root: root.to_string(),
+                name: name.to_string(),
+                available,
+            }
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One step of a store probe and how it went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeStep {
+    /// What was tried.
+    pub step: String,
+    /// `None` when it worked, else the error.
+    pub error: Option<String>,
+}
+
+/// The result of probing one store.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeReport {
+    /// Which store of the profile (`milvus storage`, `backup storage`).
+    pub role: String,
+    /// The store's name.
+    pub store: String,
+    /// Steps in order; probing stops at the first failure.
+    pub steps: Vec<ProbeStep>,
+}
+
+impl ProbeReport {
+    /// Whether every step worked.
+    pub fn ok(&self) -> bool {
+        self.steps.iter().all(|s| s.error.is_none())
+    }
+}
+
+/// Probes a store: list the root path, write a probe object, read it back, delete it.
+pub async fn probe(session: &Session, role: &str, cfg: &StorageConfig) -> ProbeReport {
+    let mut report = ProbeReport {
+        role: role.to_string(),
+        store: String::new(),
+        steps: Vec::new(),
+    };
+    let mut step = |name: String, r: Result<(), String>| {
+        let ok = r.is_ok();
+        report.steps.push(ProbeStep {
+            step: name,
+            error: r.err(),
+        });
+        ok
+    };
+    let store = match session.open(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            step("open".into(), Err(e.to_string()));
+            return report;
+        }
+    };
+    let root = cfg.root_path.clone();
+    let key = layout::join(&[
+        &root,
+        &format!(".milvus-migrate-probe-{}", std::process::id()),
+    ]);
+    let body = bytes::Bytes::from_static(b"milvus-migrate probe");
+    let steps_ok = step(
+        format!("list `{root}/`"),
+        store
+            .list_dirs(&root)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    ) && step(
+        format!("write `{key}`"),
+        store
+            .put(&key, body.clone().into())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    ) && step(
+        format!("read `{key}`"),
+        match store.read(&key).await {
+            Ok(b) if b == body => Ok(()),
+            Ok(_) => Err("read back different bytes".into()),
+            Err(e) => Err(e.to_string()),
+        },
+    );
+    if steps_ok {
+        step(
+            format!("delete `{key}`"),
+            store.delete(&key).await.map_err(|e| e.to_string()),
+        );
+    }
+    report.store = store.name().to_string();
+    report
+}
