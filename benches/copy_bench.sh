@@ -90,6 +90,7 @@ fi
 # ---- work dir and free space -----------------------------------------------------------
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
+[[ "$WORK" != / && "$WORK" != "$HOME" ]] || die "refusing work dir $WORK (the script deletes in it)"
 RES="$WORK/results"
 rm -rf "$RES"; mkdir -p "$RES"
 
@@ -371,7 +372,7 @@ rate_limited() {
 echo "# copy_bench $(date -u +%FT%TZ) quick=$QUICK concurrency=$CONCURRENCY part=$PART_SIZE runs=$RUNS" \
      >"$RES/header.txt"
 {
-    echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work skews the figures)"
     echo "s3s-fs: $S3S_FS_BIN ($("$S3S_FS_BIN" --version 2>/dev/null))"
     echo "rclone: $(rclone version 2>/dev/null | head -1)"
     echo "milvus-migrate: $([[ $DO_OURS == 1 ]] && "$OURS_BIN" --version 2>/dev/null || echo skipped)"

@@ -176,7 +176,7 @@ async fn ensure_backup_exists(
     name: &str,
     dir: &str,
 ) -> Result<(), Error> {
-    let retry = session.copy_config().retry;
+    let retry = session.copy_config().retry.preflight();
     let meta = layout::join(&[dir, BACKUP_META]);
     match retry.run(|_| store.head(&meta), |_, _| {}).await {
         Ok(_) => Ok(()),

@@ -238,7 +238,8 @@ pub async fn run(
         });
     }
 
-    let listing_retry = cfg.retry;
+    // A store that cannot be listed at all is usually misconfigured or down: answer quickly.
+    let listing_retry = cfg.retry.preflight();
     let list = |store: Store, prefix: String, role: &'static str| async move {
         listing_retry
             .run(|_| store.list(&prefix), |_, _| {})
@@ -253,8 +254,8 @@ pub async fn run(
         });
     }
     let dst_list = list(job.dst.clone(), job.dst_prefix.clone(), "destination").await?;
-    let src_rel = relative(&job.src_prefix, src_list);
-    let dst_rel = relative(&job.dst_prefix, dst_list);
+    let mut src_rel = relative(&job.src_prefix, src_list);
+    let mut dst_rel = relative(&job.dst_prefix, dst_list);
 
     let (ledger, state) = match &job.ledger {
         Some(path) => {
@@ -266,6 +267,7 @@ pub async fn run(
         }
         None => (None, ledger::LedgerState::default()),
     };
+    fill_missing_etags(&job, &cfg, &mut src_rel, &mut dst_rel, &state).await?;
     let last_keys = job.last.clone();
     let last: Vec<&str> = last_keys.iter().map(String::as_str).collect();
     let plan = CopyPlan::build(&src_rel, &dst_rel, &state, &last);
@@ -394,6 +396,65 @@ pub async fn run(
         ledger: ctx.ledger.as_ref().map(|l| l.path().display().to_string()),
         failures,
     })
+}
+
+/// Some servers list objects without ETags. The plan needs them only for objects whose fate
+/// depends on them: present on both sides with the same size, or with an upload to resume.
+/// Those are asked for by HEAD, at most `concurrency` at a time.
+async fn fill_missing_etags(
+    job: &CopyJob,
+    cfg: &CopyConfig,
+    src: &mut [(String, ObjectInfo)],
+    dst: &mut [(String, ObjectInfo)],
+    state: &ledger::LedgerState,
+) -> Result<(), CopyError> {
+    let dst_index: std::collections::HashMap<String, usize> = dst
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect();
+    // (side, index, key): side 0 source, 1 destination.
+    let mut wanted: Vec<(u8, usize, String)> = Vec::new();
+    for (i, (rel, s)) in src.iter().enumerate() {
+        let twin = dst_index.get(rel).filter(|&&j| dst[j].1.size == s.size);
+        if twin.is_none() && !state.uploads.contains_key(rel) {
+            continue;
+        }
+        if s.etag.is_none() {
+            wanted.push((0, i, s.key.clone()));
+        }
+        if let Some(&j) = twin
+            && dst[j].1.etag.is_none()
+        {
+            wanted.push((1, j, dst[j].1.key.clone()));
+        }
+    }
+    let retry = cfg.retry;
+    let found: Vec<(u8, usize, Option<String>)> = futures::stream::iter(wanted)
+        .map(|(side, i, key)| async move {
+            let store = if side == 0 { &job.src } else { &job.dst };
+            retry
+                .run(|_| store.head(&key), |_, _| {})
+                .await
+                .map(|info| (side, i, info.etag))
+                .map_err(|source| CopyError::Store {
+                    role: if side == 0 { "source" } else { "destination" },
+                    source,
+                })
+        })
+        .buffer_unordered(cfg.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    for (side, i, etag) in found {
+        if side == 0 {
+            src[i].1.etag = etag;
+        } else {
+            dst[i].1.etag = etag;
+        }
+    }
+    Ok(())
 }
 
 /// Whether an object's failure means every other object would fail too.

@@ -91,9 +91,10 @@ impl Ctx {
         rel: &str,
         range: Option<Range<u64>>,
         expected: u64,
-    ) -> Result<(Vec<Bytes>, Md5Digest), StorageError> {
+    ) -> Result<Fetched, StorageError> {
         let key = self.src_key(rel);
-        let mut stream = self.job.src.get(&key, range).await?;
+        let object = self.job.src.get(&key, range).await?;
+        let mut stream = object.stream;
         let mut hasher = Hasher::default();
         let mut chunks = Vec::new();
         let mut got = 0u64;
@@ -114,8 +115,19 @@ impl Ctx {
                 format!("read {got} bytes, expected {expected}"),
             ));
         }
-        Ok((chunks, hasher.finish()))
+        Ok(Fetched {
+            chunks,
+            md5: hasher.finish(),
+            src_etag: object.etag,
+        })
     }
+}
+
+/// Bytes read from the source, with their MD5 and the source object's ETag.
+struct Fetched {
+    chunks: Vec<Bytes>,
+    md5: Md5Digest,
+    src_etag: Option<String>,
 }
 
 fn integrity(
@@ -173,17 +185,18 @@ async fn server_side(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
 async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
     let dst_key = ctx.dst_key(&item.rel);
     let _permit = ctx.buffer_permit(item.size).await;
-    let (etag, md5) = ctx
+    let (etag, md5, src_etag) = ctx
         .cfg
         .retry
         .run(
             |_| async {
-                let (chunks, md5) = ctx.fetch(&item.rel, None, item.size).await?;
+                let Fetched {
+                    chunks,
+                    md5,
+                    src_etag,
+                } = ctx.fetch(&item.rel, None, item.size).await?;
                 let hex = checksum::md5_hex(&md5);
-                if let Some(src) = item
-                    .src_etag
-                    .as_deref()
-                    .filter(|e| checksum::is_plain_md5(e))
+                if let Some(src) = src_etag.as_deref().filter(|e| checksum::is_plain_md5(e))
                     && src != hex
                 {
                     return Err(StorageError::integrity(
@@ -204,7 +217,7 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
                         return Err(integrity(ctx, "PUT", &dst_key, "ETag", got, &hex));
                     }
                 }
-                Ok((etag, hex))
+                Ok((etag, hex, src_etag))
             },
             ctx.on_retry(&item.rel, "object"),
         )
@@ -212,7 +225,7 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
     ctx.record(Record::Done {
         key: item.rel.clone(),
         size: item.size,
-        src_etag: item.src_etag.clone(),
+        src_etag: src_etag.or_else(|| item.src_etag.clone()),
         dst_etag: etag,
         md5,
     });
@@ -238,6 +251,7 @@ async fn multipart(
     resume: Option<OpenUpload>,
 ) -> Result<(), StorageError> {
     let dst_key = ctx.dst_key(&item.rel);
+    let mut src_etag = item.src_etag.clone();
     let (upload_id, part_size, mut done) = match resume {
         Some(u) => {
             ctx.counters.resumed.fetch_add(1, Ordering::Relaxed);
@@ -247,6 +261,17 @@ async fn multipart(
             (u.upload_id, u.part_size, u.parts)
         }
         None => {
+            if item.src_etag.is_none() {
+                // The listing gave no ETag: take it from the source, so a later run can tell
+                // whether this upload still belongs to the same source object.
+                let key = ctx.src_key(&item.rel);
+                src_etag = ctx
+                    .cfg
+                    .retry
+                    .run(|_| ctx.job.src.head(&key), ctx.on_retry(&item.rel, "HEAD"))
+                    .await?
+                    .etag;
+            }
             let part_size = part_size_for(ctx.cfg.part_size, item.size);
             let id = ctx
                 .cfg
@@ -259,7 +284,7 @@ async fn multipart(
             ctx.record(Record::Upload {
                 key: item.rel.clone(),
                 size: item.size,
-                src_etag: item.src_etag.clone(),
+                src_etag: src_etag.clone(),
                 upload_id: id.clone(),
                 part_size,
             });
@@ -280,7 +305,7 @@ async fn multipart(
         })
         .await;
     let result = match result {
-        Ok(()) => complete(ctx, item, &dst_key, &upload_id, &done).await,
+        Ok(()) => complete(ctx, item, src_etag, &dst_key, &upload_id, &done).await,
         Err(e) => Err(e),
     };
     if let Err(e) = result {
@@ -326,7 +351,8 @@ async fn copy_part(
         .retry
         .run(
             |_| async {
-                let (chunks, md5) = ctx.fetch(&item.rel, Some(range.clone()), len).await?;
+                let Fetched { chunks, md5, .. } =
+                    ctx.fetch(&item.rel, Some(range.clone()), len).await?;
                 let etag = ctx
                     .job
                     .dst
@@ -361,6 +387,7 @@ async fn copy_part(
 async fn complete(
     ctx: &Ctx,
     item: &PlanItem,
+    src_etag: Option<String>,
     dst_key: &str,
     upload_id: &str,
     done: &std::collections::BTreeMap<usize, DonePart>,
@@ -436,7 +463,7 @@ async fn complete(
     ctx.record(Record::Done {
         key: item.rel.clone(),
         size: item.size,
-        src_etag: item.src_etag.clone(),
+        src_etag,
         dst_etag: etag,
         md5: expected,
     });
@@ -460,7 +487,7 @@ async fn sequential(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
             |_| async {
                 let mut upload = ctx.job.dst.start_sequential_upload(&dst_key).await?;
                 let result = async {
-                    let mut stream = ctx.job.src.get(&src_key, None).await?;
+                    let mut stream = ctx.job.src.get(&src_key, None).await?.stream;
                     let mut pending = futures::stream::FuturesOrdered::new();
                     let mut buf: Vec<Bytes> = Vec::new();
                     let mut buffered = 0u64;

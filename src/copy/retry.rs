@@ -32,6 +32,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The policy for preflight requests (first listing, existence checks): at most three
+    /// retries, so an unreachable or misconfigured store is reported within seconds.
+    pub fn preflight(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries.min(3),
+            ..*self
+        }
+    }
+
     /// The delay before retry number `retry` (1-based): "equal jitter", half of the exponential
     /// ceiling plus a random share of the other half, so delays grow yet never synchronise.
     pub fn delay(&self, retry: u32, rng: &mut impl Rng) -> Duration {

@@ -64,6 +64,14 @@ pub struct ObjectInfo {
     pub etag: Option<String>,
 }
 
+/// An object being read.
+pub struct GetObject {
+    /// The whole object's ETag, as the GET response gives it.
+    pub etag: Option<String>,
+    /// The bytes.
+    pub stream: BoxStream<'static, Result<Bytes, StorageError>>,
+}
+
 /// What identifies a store for "is this the same place" questions. Holds no secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Identity {
@@ -368,7 +376,7 @@ impl Store {
         &self,
         key: &str,
         range: Option<Range<u64>>,
-    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+    ) -> Result<GetObject, StorageError> {
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
@@ -380,10 +388,12 @@ impl Store {
             .map_err(|e| self.err("GET", key, e))?;
         let store = self.name.clone();
         let owned_key = key.to_string();
-        Ok(result
+        let etag = result.meta.e_tag.as_deref().map(strip_quotes);
+        let stream = result
             .into_stream()
             .map_err(move |e| StorageError::from_object_store(&store, "GET", &owned_key, e))
-            .boxed())
+            .boxed();
+        Ok(GetObject { etag, stream })
     }
 
     /// Reads a whole (small) object into memory.
@@ -391,7 +401,7 @@ impl Store {
     /// # Errors
     /// As [`Store::get`].
     pub async fn read(&self, key: &str) -> Result<Bytes, StorageError> {
-        let chunks: Vec<Bytes> = self.get(key, None).await?.try_collect().await?;
+        let chunks: Vec<Bytes> = self.get(key, None).await?.stream.try_collect().await?;
         Ok(chunks.concat().into())
     }
 

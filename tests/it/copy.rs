@@ -555,7 +555,7 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
         "real_one",
     ])
     .await;
-    expect_fatal(&out, &["broken.yaml", "line"]);
+    expect_fatal(&out, &["broken.yaml", "invalid YAML"]);
 
     // A different backup of that name at the destination: refused, then replaced on request.
     seed(
