@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Copy a backup from one profile's backup store to another's, streaming.
-    Copy(CopyArgs),
+    Copy(Box<CopyArgs>),
     /// Resolve a profile, print it with secrets masked, and probe its stores.
     Check(CheckArgs),
 }
@@ -169,7 +169,7 @@ fn load(path: &Path) -> Result<Profile> {
 /// Fatal errors, for `main` to print and map to exit code 2.
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Copy(args) => copy(args).await,
+        Command::Copy(args) => copy(*args).await,
         Command::Check(args) => check(args).await,
     }
 }

@@ -134,8 +134,8 @@ impl<'a> Resolver<'a> {
         env: Option<&str>,
     ) -> Result<Option<Got<T>>, ConfigError> {
         let mut found: Option<Got<T>> = None;
-        if let Some(var) = env {
-            if let Some(text) = (self.env)(var).filter(|t| !t.is_empty()) {
+        if let Some(var) = env
+            && let Some(text) = (self.env)(var).filter(|t| !t.is_empty()) {
                 let value = T::parse_text(&text).map_err(|reason| {
                     let reason = if T::SECRET {
                         reason
@@ -150,7 +150,6 @@ impl<'a> Resolver<'a> {
                     key: keys[0].to_string(),
                 });
             }
-        }
         for key in keys {
             let Some(raw) = self.doc.take(key) else {
                 if self.doc.is_section(key) {

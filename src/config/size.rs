@@ -72,7 +72,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             .map_err(|_| "malformed number".to_string())?;
         let scale = 10u128.pow(frac_part.len() as u32);
         let scaled = frac_value * multiplier;
-        if scaled % scale != 0 {
+        if !scaled.is_multiple_of(scale) {
             return Err("not a whole number of bytes".into());
         }
         total += scaled / scale;
@@ -134,7 +134,7 @@ pub fn format_size(bytes: u64) -> String {
         (1 << 10, "KiB"),
     ];
     for (factor, unit) in UNITS {
-        if bytes >= factor && bytes % factor == 0 {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
             return format!("{}{unit}", bytes / factor);
         }
     }
