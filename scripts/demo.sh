@@ -33,9 +33,8 @@ python3 scripts/sample_backup.py "$sample/backup/my_backup"
 cat > "$work/local.yaml" <<YAML
 minio:
   storageType: local
-  rootPath: files
-  backupRootPath: backup
-  bucketName: $sample
+  rootPath: $sample/files
+  backupRootPath: $sample/backup
 YAML
 
 echo "== uploading it to store A (bucket-a/backup/my_backup)"

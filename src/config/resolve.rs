@@ -135,21 +135,22 @@ impl<'a> Resolver<'a> {
     ) -> Result<Option<Got<T>>, ConfigError> {
         let mut found: Option<Got<T>> = None;
         if let Some(var) = env
-            && let Some(text) = (self.env)(var).filter(|t| !t.is_empty()) {
-                let value = T::parse_text(&text).map_err(|reason| {
-                    let reason = if T::SECRET {
-                        reason
-                    } else {
-                        format!("{reason}, got {text:?}")
-                    };
-                    self.env_error(var, reason)
-                })?;
-                found = Some(Got {
-                    value,
-                    source: Source::Env(var.to_string()),
-                    key: keys[0].to_string(),
-                });
-            }
+            && let Some(text) = (self.env)(var).filter(|t| !t.is_empty())
+        {
+            let value = T::parse_text(&text).map_err(|reason| {
+                let reason = if T::SECRET {
+                    reason
+                } else {
+                    format!("{reason}, got {text:?}")
+                };
+                self.env_error(var, reason)
+            })?;
+            found = Some(Got {
+                value,
+                source: Source::Env(var.to_string()),
+                key: keys[0].to_string(),
+            });
+        }
         for key in keys {
             let Some(raw) = self.doc.take(key) else {
                 if self.doc.is_section(key) {
