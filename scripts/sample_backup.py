@@ -6,8 +6,11 @@ import json, os, random, sys, uuid
 
 def main(dest: str) -> None:
     rng = random.Random(42)
-    coll, part = 446000000000000100, 446000000000000101
-    segments = [446000000000000200 + i for i in range(6)]
+    # Real Milvus ids have 18 digits; these are shorter because s3s-fs (the demo's S3 server)
+    # cannot hold multipart uploads of keys longer than about 133 bytes (it names side files
+    # after the base64 of the key, and file names stop at 255 bytes).
+    coll, part = 446000100, 446000101
+    segments = [446000200 + i for i in range(6)]
     fields = [0, 1, 100, 101, 102]
     files = []
     for seg in segments:
