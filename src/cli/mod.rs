@@ -54,7 +54,7 @@ pub struct TransferFlags {
     /// Objects of at least this size go as multipart uploads, e.g. 32MiB.
     #[arg(long, value_parser = parse_size)]
     pub multipart_threshold: Option<u64>,
-    /// Upper bound of buffered bytes, e.g. 128MiB.
+    /// Upper bound of buffered bytes, e.g. 96MiB.
     #[arg(long, value_parser = parse_size)]
     pub max_buffer_memory: Option<u64>,
     /// Byte-rate limit for the whole process, e.g. 50MiB/s; `off` for none.

@@ -43,7 +43,7 @@ pub const DEFAULT_PART_SIZE: u64 = 16 * MIB;
 /// Default size from which an object is uploaded in parts.
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 32 * MIB;
 /// Default memory budget for buffered data.
-pub const DEFAULT_MAX_BUFFER_MEMORY: u64 = 128 * MIB;
+pub const DEFAULT_MAX_BUFFER_MEMORY: u64 = 96 * MIB;
 /// Default retries after the first attempt of one part or object.
 pub const DEFAULT_RETRIES: u32 = 10;
 /// Default read timeout, seconds.
@@ -452,7 +452,7 @@ mod tests {
         assert_eq!(c.parts_per_object, 4);
         assert_eq!(c.part_size, 16 * MIB);
         assert_eq!(c.multipart_threshold, 32 * MIB);
-        assert_eq!(c.max_buffer_memory, 128 * MIB);
+        assert_eq!(c.max_buffer_memory, 96 * MIB);
         assert_eq!(c.byte_rate, None);
         assert_eq!(c.request_rate, None);
         assert_eq!(c.retries, 10);
@@ -460,7 +460,7 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(10));
         assert_eq!(c.multipart_copy_threshold, 500 * MIB);
         assert_eq!(c.mode, TransferMode::Auto);
-        assert_eq!(c.peak_buffer_bytes(), 128 * MIB);
+        assert_eq!(c.peak_buffer_bytes(), 96 * MIB);
         assert_eq!(c.throttle_chunk_bytes(), 16 * MIB);
     }
 
@@ -502,7 +502,7 @@ mod tests {
             }),
             "transfer.multipartThreshold"
         );
-        // A 64 MiB part does not fit the default 128 MiB? It does; 256 MiB does not.
+        // A 64 MiB part fits the default 96 MiB budget; 256 MiB does not.
         assert!(
             TransferConfig::from_options(&TransferOptions {
                 part_size: Some(64 * MIB),

@@ -32,7 +32,7 @@ pub mod retry;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use tokio::sync::Semaphore;
@@ -68,7 +68,7 @@ impl Default for CopyConfig {
             parts_per_object: 4,
             part_size: 16 << 20,
             multipart_threshold: 32 << 20,
-            max_buffer_memory: 128 << 20,
+            max_buffer_memory: 96 << 20,
             retry: RetryPolicy::default(),
         }
     }
@@ -528,6 +528,3 @@ pub fn ledger_path(state_dir: &std::path::Path, job: &CopyJob) -> PathBuf {
         .join("ledgers")
         .join(format!("{}.jsonl", checksum::md5_hex(&h.finish())))
 }
-
-/// How long the copier waits between progress ticks of line-based displays.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
