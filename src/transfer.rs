@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{Profile, StorageConfig, TransferConfig, TransferOptions};
+use crate::config::{Profile, StorageConfig, TransferConfig, TransferMode, TransferOptions};
 use crate::copy::{self, CopyConfig, CopyJob, CopyObserver, CopyReport, Limits, RetryPolicy};
 use crate::error::Error;
 use crate::storage::layout::{self, BACKUP_META};
@@ -133,6 +133,7 @@ impl Session {
 /// would meet. Per-object failures are in the report instead.
 pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<CopyReport, Error> {
     let config = req.from.transfer(&req.overrides)?;
+    let allow_server_side = config.mode != TransferMode::Streaming;
     let session = Session::new(config);
     let src = session.open(&req.from.backup_storage)?;
     let dst = session.open(&req.to.backup_storage)?;
@@ -162,6 +163,7 @@ pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<C
         overwrite: req.overwrite,
         last,
         ledger: None,
+        allow_server_side,
     };
     if let Some(dir) = &req.state_dir {
         job.ledger = Some(copy::ledger_path(dir, &job));

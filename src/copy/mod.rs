@@ -146,6 +146,9 @@ pub struct CopyJob {
     pub last: Vec<String>,
     /// Ledger file; `None` disables resume of multipart uploads across runs.
     pub ledger: Option<PathBuf>,
+    /// Copy server-side when both sides are the same bucket (`transfer.mode` other than
+    /// `streaming`, milvus-backup's `crossStorage: false`).
+    pub allow_server_side: bool,
 }
 
 /// Process-wide limits shared by every copy of the process.
@@ -230,8 +233,9 @@ pub async fn run(
 ) -> Result<CopyReport, CopyError> {
     let started = Instant::now();
     let requests_before = limits.gate.as_ref().map_or(0, |g| g.requests());
-    let server_side = job.src.same_bucket_as(&job.dst);
-    if server_side && overlaps(&job.src_prefix, &job.dst_prefix) {
+    let same_bucket = job.src.same_bucket_as(&job.dst);
+    let server_side = same_bucket && job.allow_server_side;
+    if same_bucket && overlaps(&job.src_prefix, &job.dst_prefix) {
         return Err(CopyError::SameLocation {
             store: job.src.name().to_string(),
             prefix: job.src_prefix.clone(),

@@ -624,6 +624,32 @@ async fn same_bucket_uses_server_side_copy() {
     assert_eq!(r["mode"], "server-side");
     assert_eq!(r["objects_copied"], 2);
     assert_eq!(assert_same_tree(&a, "backup/s", &a, "archive/s"), 2);
+
+    // `transfer.mode: streaming` (milvus-backup's crossStorage) forces streaming.
+    let p3 = profile(
+        dir.path(),
+        "three.yaml",
+        &a,
+        a.port,
+        "backup",
+        "transfer:\n  mode: streaming\n",
+    );
+    let p4 = profile(dir.path(), "four.yaml", &a, a.port, "streamed", "");
+    let out = run(&[
+        "copy",
+        "--from",
+        path_str(&p3),
+        "--to",
+        path_str(&p4),
+        "-n",
+        "s",
+        "--json",
+        "--no-ledger",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["mode"], "streaming");
+    assert_eq!(assert_same_tree(&a, "backup/s", &a, "streamed/s"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
