@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::support::fault_proxy::{FaultAction, FaultPlan, FaultProxy, FaultRule};
 use crate::{
-    assert_same_tree, path_str, profile, random_bytes, report, run, seed, stderr, two_stores,
+    assert_same_tree, path_str, profile, random_bytes, report, run, run_copy, seed, stderr,
+    two_stores,
 };
 
 const MIB: usize = 1 << 20;
@@ -100,18 +101,7 @@ async fn copies_two_thousand_small_objects() {
         "backup/many/meta/backup_meta.json",
         &backup_meta("many"),
     );
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&pb),
-        "-n",
-        "many",
-        "--json",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&pa, &pb, "many", &["--json", "--no-ledger"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = report(&out);
     assert_eq!(r["objects_copied"], 2001);
@@ -416,17 +406,7 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
     };
 
     // Backup name not found: the error lists what exists.
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&pb),
-        "-n",
-        "missing",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&pa, &pb, "missing", &["--no-ledger"]).await;
     expect_fatal(
         &out,
         &[
@@ -438,17 +418,7 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
     );
 
     // Invalid backup name.
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&pb),
-        "-n",
-        "9bad-name",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&pa, &pb, "9bad-name", &["--no-ledger"]).await;
     expect_fatal(&out, &["9bad-name"]);
 
     // Wrong credentials at the source.
@@ -457,17 +427,7 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
         .replace("secret-a-123", "not-the-secret");
     let p_wrong = d.join("wrong.yaml");
     std::fs::write(&p_wrong, wrong).unwrap();
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&p_wrong),
-        "--to",
-        path_str(&pb),
-        "-n",
-        "real_one",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&p_wrong, &pb, "real_one", &["--no-ledger"]).await;
     expect_fatal(&out, &["bucket-a", "403"]);
     assert!(!stderr(&out).contains("not-the-secret"));
 
@@ -477,17 +437,7 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
         .replace("bucket-b", "no-such-bucket");
     let p_nob = d.join("nob.yaml");
     std::fs::write(&p_nob, nob).unwrap();
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&p_nob),
-        "-n",
-        "real_one",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&pa, &p_nob, "real_one", &["--no-ledger"]).await;
     expect_fatal(&out, &["no-such-bucket", "NoSuchBucket"]);
 
     // Unreachable endpoint.
@@ -504,57 +454,25 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
         "backup",
         "transfer:\n  retries: 1\n",
     );
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&down),
-        "--to",
-        path_str(&pb),
-        "-n",
-        "real_one",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&down, &pb, "real_one", &["--no-ledger"]).await;
     expect_fatal(&out, &[&format!("127.0.0.1:{port}")]);
 
     // Source equals destination.
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&pa),
-        "-n",
-        "real_one",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&pa, &pa, "real_one", &["--no-ledger"]).await;
     expect_fatal(&out, &["same"]);
 
     // A missing profile file and a broken one name the file.
-    let out = run(&[
-        "copy",
-        "--from",
-        "/nonexistent/a.yaml",
-        "--to",
-        path_str(&pb),
-        "-n",
+    let out = run_copy(
+        std::path::Path::new("/nonexistent/a.yaml"),
+        &pb,
         "real_one",
-    ])
+        &[],
+    )
     .await;
     expect_fatal(&out, &["/nonexistent/a.yaml"]);
     let broken = d.join("broken.yaml");
     std::fs::write(&broken, "minio:\n  port: [1, 2\n").unwrap();
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&broken),
-        "--to",
-        path_str(&pb),
-        "-n",
-        "real_one",
-    ])
-    .await;
+    let out = run_copy(&broken, &pb, "real_one", &[]).await;
     expect_fatal(&out, &["broken.yaml", "invalid YAML"]);
 
     // A different backup of that name at the destination: refused, then replaced on request.
@@ -564,34 +482,13 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
         b"{\"id\":\"other\"}",
     );
     seed(&b, "backup/real_one/binlogs/stale", b"old");
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&pb),
-        "-n",
-        "real_one",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&pa, &pb, "real_one", &["--no-ledger"]).await;
     expect_fatal(&out, &["bucket-b", "--overwrite"]);
     assert_eq!(
         b.read_object("backup/real_one/binlogs/stale").unwrap(),
         b"old"
     );
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&pb),
-        "-n",
-        "real_one",
-        "--no-ledger",
-        "--overwrite",
-    ])
-    .await;
+    let out = run_copy(&pa, &pb, "real_one", &["--no-ledger", "--overwrite"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         assert_same_tree(&a, "backup/real_one", &b, "backup/real_one"),
@@ -607,18 +504,7 @@ async fn same_bucket_uses_server_side_copy() {
     let p2 = profile(dir.path(), "two.yaml", &a, a.port, "archive", "");
     seed(&a, "backup/s/binlogs/x", &random_bytes(9, 3 * MIB));
     seed(&a, "backup/s/meta/backup_meta.json", &backup_meta("s"));
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&p1),
-        "--to",
-        path_str(&p2),
-        "-n",
-        "s",
-        "--json",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&p1, &p2, "s", &["--json", "--no-ledger"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = report(&out);
     assert_eq!(r["mode"], "server-side");
@@ -635,18 +521,7 @@ async fn same_bucket_uses_server_side_copy() {
         "transfer:\n  mode: streaming\n",
     );
     let p4 = profile(dir.path(), "four.yaml", &a, a.port, "streamed", "");
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&p3),
-        "--to",
-        path_str(&p4),
-        "-n",
-        "s",
-        "--json",
-        "--no-ledger",
-    ])
-    .await;
+    let out = run_copy(&p3, &p4, "s", &["--json", "--no-ledger"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(report(&out)["mode"], "streaming");
     assert_eq!(assert_same_tree(&a, "backup/s", &a, "streamed/s"), 2);
@@ -761,19 +636,12 @@ async fn byte_rate_limit_holds_for_a_real_copy() {
         seed(&a, &format!("backup/r/binlogs/{i}"), &random_bytes(i, MIB));
     }
     seed(&a, "backup/r/meta/backup_meta.json", &backup_meta("r"));
-    let out = run(&[
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&pb),
-        "-n",
+    let out = run_copy(
+        &pa,
+        &pb,
         "r",
-        "--json",
-        "--no-ledger",
-        "--bwlimit",
-        "2MiB/s",
-    ])
+        &["--json", "--no-ledger", "--bwlimit", "2MiB/s"],
+    )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = report(&out);

@@ -139,3 +139,18 @@ pub fn stderr(out: &Output) -> String {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Runs `copy --from FROM --to TO -n NAME` with extra arguments.
+pub async fn run_copy(from: &Path, to: &Path, name: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "copy",
+        "--from",
+        path_str(from),
+        "--to",
+        path_str(to),
+        "-n",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    run(&args).await
+}
