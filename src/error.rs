@@ -3,8 +3,11 @@
 //! Whether an error is worth retrying is a property of the error ([`Error::is_retryable`]); the
 //! binary maps errors to exit codes from their type, never from messages.
 
+use crate::backup::BackupError;
 use crate::config::ConfigError;
-use crate::copy::CopyError;
+use crate::copy::{CopyError, Retryable};
+use crate::create::CreateError;
+use crate::milvus::MilvusError;
 use crate::storage::StorageError;
 use crate::transfer::TransferError;
 
@@ -23,15 +26,30 @@ pub enum Error {
     /// A transfer request is invalid.
     #[error(transparent)]
     Transfer(#[from] TransferError),
+    /// Talking to Milvus failed.
+    #[error(transparent)]
+    Milvus(#[from] MilvusError),
+    /// Backup meta could not be read or written.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// `create` could not finish.
+    #[error(transparent)]
+    Create(#[from] CreateError),
 }
 
 impl Error {
     /// Whether the same operation may succeed later without any change.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Config(_) | Self::Transfer(_) => false,
+            Self::Config(_) | Self::Transfer(_) | Self::Backup(_) => false,
             Self::Storage(e) => e.is_retryable(),
             Self::Copy(e) => e.is_retryable(),
+            Self::Milvus(e) => e.is_retryable(),
+            Self::Create(e) => match e {
+                CreateError::Milvus { source, .. } => source.is_retryable(),
+                CreateError::Incomplete { .. } | CreateError::FlushTimeout { .. } => true,
+                _ => false,
+            },
         }
     }
 }

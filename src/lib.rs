@@ -9,14 +9,20 @@
 //! - [`throttle`]: the process-wide byte-rate and request-rate limiters.
 //! - [`copy`]: the pipelined streaming copier with ledger-based resume and MD5 verification.
 //! - [`transfer`]: the `copy` operation on profiles: which buckets and prefixes, preflight checks.
+//! - [`backup`]: the milvus-backup format: meta JSON types, the five meta files, key layout.
+//! - [`milvus`]: the Milvus gRPC protocol (generated from `proto/milvus/`) and client.
+//! - [`create`]: the `create` flow: flush, discover segment binlogs, copy, write the meta.
 //! - [`error`]: the crate's public error enum.
 //!
 //! Library code never prints; progress goes through [`copy::CopyObserver`] and results come back
 //! as reports for the binary to render.
 
+pub mod backup;
 pub mod config;
 pub mod copy;
+pub mod create;
 pub mod error;
+pub mod milvus;
 pub mod storage;
 pub mod throttle;
 pub mod transfer;

@@ -164,6 +164,7 @@ pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<C
         last,
         ledger: None,
         allow_server_side,
+        objects: None,
     };
     if let Some(dir) = &req.state_dir {
         job.ledger = Some(copy::ledger_path(dir, &job));

@@ -910,7 +910,7 @@ fn every_shipped_profile_loads_cleanly() {
     assert!(a.milvus_storage.same_service(&a.backup_storage));
 
     let b = &by_name["b.yaml"];
-    assert_eq!(b.milvus.port, 19531);
+    assert_eq!(b.milvus.port, 19630);
     assert_eq!(b.milvus_storage.endpoint_url(), "http://127.0.0.1:9200");
     assert_eq!(b.backup_storage.access_key_id, "minio-b-key");
     assert_eq!(

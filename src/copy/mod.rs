@@ -42,7 +42,7 @@ use crate::throttle::ByteLimiter;
 pub use ledger::Ledger;
 pub use plan::{Action, CopyPlan};
 pub use report::{CopyObserver, CopyReport, NoProgress, ObjectFailure, PlanSummary};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, Retryable};
 
 /// Validated copier settings.
 #[derive(Debug, Clone)]
@@ -149,6 +149,29 @@ pub struct CopyJob {
     /// Copy server-side when both sides are the same bucket (`transfer.mode` other than
     /// `streaming`, milvus-backup's `crossStorage: false`).
     pub allow_server_side: bool,
+    /// Copy exactly these objects instead of everything under `src_prefix`: each is the key
+    /// relative to `dst_prefix` and the source object (full key, size, ETag if known). Used
+    /// where the destination layout differs from the source's (a backup's group directories).
+    /// `src_prefix` then only names the copy (ledger path, report).
+    pub objects: Option<Vec<(String, ObjectInfo)>>,
+}
+
+impl CopyJob {
+    /// A copy of everything under `src_prefix` to `dst_prefix`, with no resume ledger, no
+    /// overwrite and server-side copies allowed.
+    pub fn prefix(src: Store, src_prefix: &str, dst: Store, dst_prefix: &str) -> CopyJob {
+        CopyJob {
+            src,
+            src_prefix: crate::storage::layout::join(&[src_prefix]),
+            dst,
+            dst_prefix: crate::storage::layout::join(&[dst_prefix]),
+            overwrite: false,
+            last: Vec::new(),
+            ledger: None,
+            allow_server_side: true,
+            objects: None,
+        }
+    }
 }
 
 /// Process-wide limits shared by every copy of the process.
@@ -182,11 +205,16 @@ struct Ctx {
     counters: Counters,
     server_side: bool,
     stop: AtomicBool,
+    /// Source keys of an explicit object list ([`CopyJob::objects`]), by relative key.
+    src_keys: std::collections::HashMap<String, String>,
 }
 
 impl Ctx {
     fn src_key(&self, rel: &str) -> String {
-        crate::storage::layout::join(&[&self.job.src_prefix, rel])
+        match self.src_keys.get(rel) {
+            Some(key) => key.clone(),
+            None => crate::storage::layout::join(&[&self.job.src_prefix, rel]),
+        }
     }
 
     fn dst_key(&self, rel: &str) -> String {
@@ -235,11 +263,24 @@ pub async fn run(
     let requests_before = limits.gate.as_ref().map_or(0, |g| g.requests());
     let same_bucket = job.src.same_bucket_as(&job.dst);
     let server_side = same_bucket && job.allow_server_side;
-    if same_bucket && overlaps(&job.src_prefix, &job.dst_prefix) {
-        return Err(CopyError::SameLocation {
-            store: job.src.name().to_string(),
-            prefix: job.src_prefix.clone(),
-        });
+    let explicit = job.objects.is_some();
+    if same_bucket {
+        let clash = match &job.objects {
+            None => overlaps(&job.src_prefix, &job.dst_prefix).then(|| job.src_prefix.clone()),
+            Some(objects) => objects
+                .iter()
+                .map(|(rel, o)| (crate::storage::layout::join(&[&job.dst_prefix, rel]), o))
+                .find(|(dst, o)| {
+                    *dst == o.key || o.key.starts_with(&format!("{}/", job.dst_prefix))
+                })
+                .map(|(_, o)| o.key.clone()),
+        };
+        if let Some(prefix) = clash {
+            return Err(CopyError::SameLocation {
+                store: job.src.name().to_string(),
+                prefix,
+            });
+        }
     }
 
     // A store that cannot be listed at all is usually misconfigured or down: answer quickly.
@@ -250,15 +291,20 @@ pub async fn run(
             .await
             .map_err(|source| CopyError::Store { role, source })
     };
-    let src_list = list(job.src.clone(), job.src_prefix.clone(), "source").await?;
-    if src_list.is_empty() {
-        return Err(CopyError::EmptySource {
-            store: job.src.name().to_string(),
-            prefix: job.src_prefix.clone(),
-        });
-    }
+    let mut src_rel = match &job.objects {
+        Some(objects) => objects.clone(),
+        None => {
+            let src_list = list(job.src.clone(), job.src_prefix.clone(), "source").await?;
+            if src_list.is_empty() {
+                return Err(CopyError::EmptySource {
+                    store: job.src.name().to_string(),
+                    prefix: job.src_prefix.clone(),
+                });
+            }
+            relative(&job.src_prefix, src_list)
+        }
+    };
     let dst_list = list(job.dst.clone(), job.dst_prefix.clone(), "destination").await?;
-    let mut src_rel = relative(&job.src_prefix, src_list);
     let mut dst_rel = relative(&job.dst_prefix, dst_list);
 
     let (ledger, state) = match &job.ledger {
@@ -313,6 +359,14 @@ pub async fn run(
         counters: Counters::default(),
         server_side,
         stop: AtomicBool::new(false),
+        src_keys: if explicit {
+            src_rel
+                .iter()
+                .map(|(rel, o)| (rel.clone(), o.key.clone()))
+                .collect()
+        } else {
+            Default::default()
+        },
         job,
     });
 

@@ -17,6 +17,8 @@ pub trait CopyObserver: Send + Sync {
     fn retry(&self, _rel: &str, _what: &str, _attempt: u32, _error: &StorageError) {}
     /// An object failed for good.
     fn object_failed(&self, _rel: &str, _error: &StorageError) {}
+    /// A flow (create, restore, migrate) started a step worth telling the user about.
+    fn step(&self, _message: &str) {}
 }
 
 /// Observer that ignores everything.

@@ -1,7 +1,8 @@
 //! Retry with exponential backoff and jitter, for one part or one small object at a time.
 //!
 //! Owns the backoff schedule and the loop; whether an error is worth another try is the error's
-//! own property ([`StorageError::is_retryable`]), never decided from its message.
+//! own property ([`Retryable::is_retryable`]), never decided from its message. The same loop
+//! retries Milvus calls.
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,6 +10,18 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 use crate::storage::StorageError;
+
+/// An error that knows whether the same operation may succeed if tried again.
+pub trait Retryable {
+    /// Whether trying again, unchanged, may succeed.
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for StorageError {
+    fn is_retryable(&self) -> bool {
+        StorageError::is_retryable(self)
+    }
+}
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +71,15 @@ impl RetryPolicy {
     ///
     /// # Errors
     /// The last error of `op`.
-    pub async fn run<T, F, Fut>(
+    pub async fn run<T, E, F, Fut>(
         &self,
         mut op: F,
-        mut on_retry: impl FnMut(&StorageError, u32),
-    ) -> Result<T, StorageError>
+        mut on_retry: impl FnMut(&E, u32),
+    ) -> Result<T, E>
     where
+        E: Retryable,
         F: FnMut(u32) -> Fut,
-        Fut: Future<Output = Result<T, StorageError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let mut rng = SmallRng::from_os_rng();
         self.run_with_rng(&mut rng, &mut op, &mut on_retry).await
@@ -75,15 +89,16 @@ impl RetryPolicy {
     ///
     /// # Errors
     /// The last error of `op`.
-    pub async fn run_with_rng<T, F, Fut>(
+    pub async fn run_with_rng<T, E, F, Fut>(
         &self,
         rng: &mut impl Rng,
         op: &mut F,
-        on_retry: &mut impl FnMut(&StorageError, u32),
-    ) -> Result<T, StorageError>
+        on_retry: &mut impl FnMut(&E, u32),
+    ) -> Result<T, E>
     where
+        E: Retryable,
         F: FnMut(u32) -> Fut,
-        Fut: Future<Output = Result<T, StorageError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let mut attempt = 0u32;
         loop {

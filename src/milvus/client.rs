@@ -1,0 +1,990 @@
+//! [`MilvusClient`]: one connection to a Milvus proxy over gRPC, built from a profile's
+//! [`MilvusConfig`].
+//!
+//! Owns the channel (plain or TLS, one-way or mutual), the `authorization` and `dbname` headers,
+//! timeouts, retries of retryable answers with backoff, the version handshake, and the
+//! translation of every answer's `common.Status` into [`MilvusError`]. It does not own any flow:
+//! create, restore and verification call the typed methods here.
+
+use std::future::Future;
+use std::time::Duration;
+
+use base64::Engine as _;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use super::MilvusError;
+use super::proto::{common, milvus as pb, schema};
+use super::version::ServerVersion;
+use crate::config::{MilvusConfig, TlsMode};
+use crate::copy::RetryPolicy;
+
+type Svc = pb::milvus_service_client::MilvusServiceClient<InterceptedService<Channel, Headers>>;
+
+/// The headers every call carries.
+#[derive(Clone, Default)]
+pub struct Headers {
+    authorization: Option<MetadataValue<Ascii>>,
+    dbname: Option<MetadataValue<Ascii>>,
+}
+
+impl Interceptor for Headers {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.authorization {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        if let Some(v) = &self.dbname {
+            req.metadata_mut().insert("dbname", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Timeouts and retries of Milvus calls.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    /// Establishing the connection.
+    pub connect_timeout: Duration,
+    /// One call.
+    pub request_timeout: Duration,
+    /// Retries of retryable answers (rate limited, unavailable, not ready).
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            retry: RetryPolicy {
+                max_retries: 8,
+                initial: Duration::from_millis(500),
+                max: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+/// Answers that carry a `common.Status`.
+pub trait Reply {
+    /// The status, if the answer has one.
+    fn status(&self) -> Option<&common::Status>;
+}
+
+impl Reply for common::Status {
+    fn status(&self) -> Option<&common::Status> {
+        Some(self)
+    }
+}
+
+macro_rules! reply {
+    ($($t:ty),* $(,)?) => {
+        $(impl Reply for $t {
+            fn status(&self) -> Option<&common::Status> {
+                self.status.as_ref()
+            }
+        })*
+    };
+}
+
+reply!(
+    pb::ConnectResponse,
+    pb::GetVersionResponse,
+    pb::ListDatabasesResponse,
+    pb::ShowCollectionsResponse,
+    pb::BoolResponse,
+    pb::DescribeCollectionResponse,
+    pb::ShowPartitionsResponse,
+    pb::FlushResponse,
+    pb::GetFlushStateResponse,
+    pb::GetPersistentSegmentInfoResponse,
+    pb::ImportResponse,
+    pb::GetImportStateResponse,
+    pb::DescribeIndexResponse,
+    pb::GetLoadingProgressResponse,
+    pb::GetLoadStateResponse,
+    pb::MutationResult,
+    pb::QueryResults,
+    pb::GetCollectionStatisticsResponse,
+    pb::GetPartitionStatisticsResponse,
+);
+
+/// Whether a status means success: both the new and the legacy code are 0. The legacy
+/// `error_code` is deprecated upstream but still the only code older servers fill.
+#[allow(deprecated)]
+fn status_error(address: &str, rpc: &'static str, s: &common::Status) -> Option<MilvusError> {
+    let code = s.code & 0xFFFF;
+    if code == 0 && s.error_code == 0 {
+        return None;
+    }
+    Some(MilvusError::Server {
+        address: address.to_string(),
+        rpc,
+        code: if code == 0 { s.error_code } else { code },
+        error_code: s.error_code,
+        reason: if s.reason.is_empty() {
+            s.detail.clone()
+        } else {
+            s.reason.clone()
+        },
+        retriable: s.retriable || (s.code & 0x10000) != 0,
+    })
+}
+
+/// A connection to one Milvus, bound to one database (the `dbname` header).
+#[derive(Clone)]
+pub struct MilvusClient {
+    channel: Channel,
+    headers: Headers,
+    address: String,
+    user: String,
+    db: String,
+    version: ServerVersion,
+    opts: ClientOptions,
+}
+
+impl std::fmt::Debug for MilvusClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MilvusClient")
+            .field("address", &self.address)
+            .field("user", &self.user)
+            .field("db", &self.db)
+            .field("version", &self.version.raw)
+            .finish()
+    }
+}
+
+impl MilvusClient {
+    /// Connects to the Milvus of a profile, checks it answers as Milvus and learns its version.
+    ///
+    /// # Errors
+    /// [`MilvusError::Connect`] when nothing answers, [`MilvusError::NotMilvus`] when something
+    /// else answers, [`MilvusError::Unauthenticated`] when the credentials are refused,
+    /// [`MilvusError::Tls`] when the TLS files cannot be read.
+    pub async fn connect(cfg: &MilvusConfig, opts: ClientOptions) -> Result<Self, MilvusError> {
+        let address = format!("{}:{}", cfg.address, cfg.port);
+        let tls = cfg.tls_mode != TlsMode::Disabled;
+        let url = format!("{}://{address}", if tls { "https" } else { "http" });
+        let mut endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| MilvusError::Connect {
+                address: address.clone(),
+                message: format!("invalid address `{url}`: {e}"),
+            })?
+            .connect_timeout(opts.connect_timeout)
+            .timeout(opts.request_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        if tls {
+            endpoint = endpoint
+                .tls_config(tls_config(cfg, &address)?)
+                .map_err(|e| MilvusError::Tls {
+                    address: address.clone(),
+                    message: error_chain(&e),
+                })?;
+        }
+        let channel = endpoint.connect().await.map_err(|e| {
+            let message = error_chain(&e);
+            if is_connect_failure(&e) {
+                MilvusError::Connect {
+                    address: address.clone(),
+                    message,
+                }
+            } else {
+                MilvusError::NotMilvus {
+                    address: address.clone(),
+                    message,
+                }
+            }
+        })?;
+        let authorization = if cfg.user.is_empty() && cfg.password.expose().is_empty() {
+            None
+        } else {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                cfg.user,
+                cfg.password.expose()
+            ));
+            Some(token.parse().map_err(|_| MilvusError::Connect {
+                address: address.clone(),
+                message: "the user name cannot be sent as a header".into(),
+            })?)
+        };
+        let mut client = MilvusClient {
+            channel,
+            headers: Headers {
+                authorization,
+                dbname: None,
+            },
+            address,
+            user: cfg.user.clone(),
+            db: "default".into(),
+            version: ServerVersion::parse(""),
+            opts,
+        };
+        client.version = client.handshake().await?;
+        Ok(client)
+    }
+
+    /// The same connection, for calls in database `db`.
+    pub fn with_db(&self, db: &str) -> MilvusClient {
+        let mut c = self.clone();
+        c.db = db.to_string();
+        c.headers.dbname = if db.is_empty() || db == "default" {
+            None
+        } else {
+            db.parse().ok()
+        };
+        c
+    }
+
+    /// The server's version.
+    pub fn version(&self) -> &ServerVersion {
+        &self.version
+    }
+
+    /// `host:port` of the server, for messages.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The database of this client's calls.
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+
+    fn svc(&self) -> Svc {
+        pb::milvus_service_client::MilvusServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.headers.clone(),
+        )
+        .max_decoding_message_size(1 << 30)
+        .max_encoding_message_size(256 << 20)
+    }
+
+    fn rpc_error(&self, rpc: &'static str, s: tonic::Status) -> MilvusError {
+        match s.code() {
+            tonic::Code::Unauthenticated => MilvusError::Unauthenticated {
+                address: self.address.clone(),
+                user: self.user.clone(),
+                message: s.message().to_string(),
+            },
+            code => MilvusError::Rpc {
+                address: self.address.clone(),
+                rpc,
+                code,
+                message: s.message().to_string(),
+            },
+        }
+    }
+
+    /// One call, without retries: the gRPC error or the answer's error status as
+    /// [`MilvusError`].
+    async fn once<T, Fut>(
+        &self,
+        rpc: &'static str,
+        call: impl FnOnce(Svc) -> Fut,
+    ) -> Result<T, MilvusError>
+    where
+        T: Reply,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let reply = call(self.svc())
+            .await
+            .map_err(|s| self.rpc_error(rpc, s))?
+            .into_inner();
+        match reply
+            .status()
+            .and_then(|s| status_error(&self.address, rpc, s))
+        {
+            Some(e) => Err(e),
+            None => Ok(reply),
+        }
+    }
+
+    /// One call, retried with backoff while the answer is retryable.
+    ///
+    /// # Errors
+    /// The last error.
+    pub async fn call<T, Fut>(
+        &self,
+        rpc: &'static str,
+        call: impl Fn(Svc) -> Fut,
+    ) -> Result<T, MilvusError>
+    where
+        T: Reply,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.opts
+            .retry
+            .run(
+                |_| self.once(rpc, &call),
+                |e: &MilvusError, n| tracing::debug!(rpc, retry = n, "{e}"),
+            )
+            .await
+    }
+
+    async fn handshake(&self) -> Result<ServerVersion, MilvusError> {
+        let connect = self
+            .once("Connect", |mut s| async move {
+                s.connect(pb::ConnectRequest {
+                    client_info: Some(common::ClientInfo {
+                        sdk_type: "milvus-migrate".into(),
+                        sdk_version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+            })
+            .await;
+        let tags = match connect {
+            Ok(r) => r.server_info.map(|i| i.build_tags).unwrap_or_default(),
+            Err(MilvusError::Rpc {
+                code: tonic::Code::Unimplemented,
+                ..
+            }) => String::new(),
+            Err(MilvusError::Rpc {
+                code: tonic::Code::Unknown | tonic::Code::Internal,
+                message,
+                ..
+            }) => {
+                return Err(MilvusError::NotMilvus {
+                    address: self.address.clone(),
+                    message,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let parsed = ServerVersion::parse(&tags);
+        if parsed.parsed.is_some() {
+            return Ok(parsed);
+        }
+        match self
+            .once("GetVersion", |mut s| async move {
+                s.get_version(pb::GetVersionRequest {}).await
+            })
+            .await
+        {
+            Ok(r) => Ok(ServerVersion::parse(&r.version)),
+            Err(MilvusError::Rpc {
+                code: tonic::Code::Unimplemented,
+                message,
+                ..
+            }) => Err(MilvusError::NotMilvus {
+                address: self.address.clone(),
+                message: format!("GetVersion is not implemented: {message}"),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The databases (`default` on servers without database support).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn list_databases(&self) -> Result<Vec<String>, MilvusError> {
+        match self
+            .call("ListDatabases", |mut s| async move {
+                s.list_databases(pb::ListDatabasesRequest::default()).await
+            })
+            .await
+        {
+            Ok(r) => Ok(r.db_names),
+            Err(MilvusError::Rpc {
+                code: tonic::Code::Unimplemented,
+                ..
+            }) => Ok(vec!["default".into()]),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a database.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn create_database(&self, name: &str) -> Result<(), MilvusError> {
+        self.call("CreateDatabase", |mut s| async move {
+            s.create_database(pb::CreateDatabaseRequest {
+                db_name: name.to_string(),
+                ..Default::default()
+            })
+            .await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The collections of this client's database.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn show_collections(&self) -> Result<Vec<String>, MilvusError> {
+        let db = self.db.clone();
+        self.call("ShowCollections", |mut s| {
+            let db = db.clone();
+            async move {
+                s.show_collections(pb::ShowCollectionsRequest {
+                    db_name: db,
+                    ..Default::default()
+                })
+                .await
+            }
+        })
+        .await
+        .map(|r| r.collection_names)
+    }
+
+    /// Whether a collection exists.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn has_collection(&self, name: &str) -> Result<bool, MilvusError> {
+        let db = self.db.clone();
+        self.call("HasCollection", |mut s| {
+            let db = db.clone();
+            async move {
+                s.has_collection(pb::HasCollectionRequest {
+                    db_name: db,
+                    collection_name: name.to_string(),
+                    ..Default::default()
+                })
+                .await
+            }
+        })
+        .await
+        .map(|r| r.value)
+    }
+
+    /// Schema and settings of a collection.
+    ///
+    /// # Errors
+    /// [`MilvusError`]; [`MilvusError::is_collection_not_found`] tells a missing collection.
+    pub async fn describe_collection(
+        &self,
+        name: &str,
+    ) -> Result<pb::DescribeCollectionResponse, MilvusError> {
+        let db = self.db.clone();
+        self.call("DescribeCollection", |mut s| {
+            let db = db.clone();
+            async move {
+                s.describe_collection(pb::DescribeCollectionRequest {
+                    db_name: db,
+                    collection_name: name.to_string(),
+                    ..Default::default()
+                })
+                .await
+            }
+        })
+        .await
+    }
+
+    /// Partition names and IDs of a collection.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn show_partitions(
+        &self,
+        collection: &str,
+    ) -> Result<Vec<(String, i64)>, MilvusError> {
+        let db = self.db.clone();
+        let r = self
+            .call("ShowPartitions", |mut s| {
+                let db = db.clone();
+                async move {
+                    s.show_partitions(pb::ShowPartitionsRequest {
+                        db_name: db,
+                        collection_name: collection.to_string(),
+                        ..Default::default()
+                    })
+                    .await
+                }
+            })
+            .await?;
+        Ok(r.partition_names
+            .into_iter()
+            .zip(r.partition_i_ds)
+            .collect())
+    }
+
+    /// The indexes of a collection (empty when it has none).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn describe_index(
+        &self,
+        collection: &str,
+    ) -> Result<Vec<pb::IndexDescription>, MilvusError> {
+        let db = self.db.clone();
+        match self
+            .call("DescribeIndex", |mut s| {
+                let db = db.clone();
+                async move {
+                    s.describe_index(pb::DescribeIndexRequest {
+                        db_name: db,
+                        collection_name: collection.to_string(),
+                        ..Default::default()
+                    })
+                    .await
+                }
+            })
+            .await
+        {
+            Ok(r) => Ok(r.index_descriptions),
+            Err(e) if e.is_index_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Loading progress of a collection in percent (0 when it is not loaded).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn loading_progress(&self, collection: &str) -> Result<i64, MilvusError> {
+        let db = self.db.clone();
+        match self
+            .call("GetLoadingProgress", |mut s| {
+                let db = db.clone();
+                async move {
+                    s.get_loading_progress(pb::GetLoadingProgressRequest {
+                        db_name: db,
+                        collection_name: collection.to_string(),
+                        ..Default::default()
+                    })
+                    .await
+                }
+            })
+            .await
+        {
+            Ok(r) => Ok(r.progress),
+            Err(e) if matches!(e.server_code(), Some((c, _)) if c == super::error::code::COLLECTION_NOT_LOADED) => {
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Seals and flushes a collection's growing segments.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn flush(&self, collection: &str) -> Result<Flushed, MilvusError> {
+        let db = self.db.clone();
+        let r = self
+            .call("Flush", |mut s| {
+                let db = db.clone();
+                async move {
+                    s.flush(pb::FlushRequest {
+                        db_name: db,
+                        collection_names: vec![collection.to_string()],
+                        ..Default::default()
+                    })
+                    .await
+                }
+            })
+            .await?;
+        Ok(Flushed {
+            segment_ids: r
+                .coll_seg_i_ds
+                .get(collection)
+                .map(|a| a.data.clone())
+                .unwrap_or_default(),
+            flush_ts: r.coll_flush_ts.get(collection).copied().unwrap_or(0),
+            seal_time: r.coll_seal_times.get(collection).copied().unwrap_or(0),
+        })
+    }
+
+    /// Whether the segments of a [`MilvusClient::flush`] are flushed.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn flush_state(&self, collection: &str, f: &Flushed) -> Result<bool, MilvusError> {
+        let db = self.db.clone();
+        self.call("GetFlushState", |mut s| {
+            let db = db.clone();
+            async move {
+                s.get_flush_state(pb::GetFlushStateRequest {
+                    segment_i_ds: f.segment_ids.clone(),
+                    flush_ts: f.flush_ts,
+                    db_name: db,
+                    collection_name: collection.to_string(),
+                })
+                .await
+            }
+        })
+        .await
+        .map(|r| r.flushed)
+    }
+
+    /// The persisted segments of a collection (Flushing, Flushed, Sealed).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn persistent_segments(
+        &self,
+        collection: &str,
+    ) -> Result<Vec<pb::PersistentSegmentInfo>, MilvusError> {
+        let db = self.db.clone();
+        self.call("GetPersistentSegmentInfo", |mut s| {
+            let db = db.clone();
+            async move {
+                s.get_persistent_segment_info(pb::GetPersistentSegmentInfoRequest {
+                    db_name: db,
+                    collection_name: collection.to_string(),
+                    ..Default::default()
+                })
+                .await
+            }
+        })
+        .await
+        .map(|r| r.infos)
+    }
+
+    /// Creates a collection.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn create_collection(
+        &self,
+        req: pb::CreateCollectionRequest,
+    ) -> Result<(), MilvusError> {
+        self.call("CreateCollection", |mut s| {
+            let req = req.clone();
+            async move { s.create_collection(req).await }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Drops a collection; a missing one is not an error.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn drop_collection(&self, name: &str) -> Result<(), MilvusError> {
+        let db = self.db.clone();
+        match self
+            .call("DropCollection", |mut s| {
+                let db = db.clone();
+                async move {
+                    s.drop_collection(pb::DropCollectionRequest {
+                        db_name: db,
+                        collection_name: name.to_string(),
+                        ..Default::default()
+                    })
+                    .await
+                }
+            })
+            .await
+        {
+            Err(e) if e.is_collection_not_found() => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
+    /// Creates a partition.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn create_partition(&self, collection: &str, name: &str) -> Result<(), MilvusError> {
+        let db = self.db.clone();
+        self.call("CreatePartition", |mut s| {
+            let db = db.clone();
+            async move {
+                s.create_partition(pb::CreatePartitionRequest {
+                    db_name: db,
+                    collection_name: collection.to_string(),
+                    partition_name: name.to_string(),
+                    ..Default::default()
+                })
+                .await
+            }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Starts a bulk import; returns the task (2.3) or job (2.4+) ID.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn import(
+        &self,
+        collection: &str,
+        partition: &str,
+        files: Vec<String>,
+        options: Vec<(String, String)>,
+    ) -> Result<i64, MilvusError> {
+        let db = self.db.clone();
+        let options: Vec<common::KeyValuePair> = options
+            .into_iter()
+            .map(|(key, value)| common::KeyValuePair { key, value })
+            .collect();
+        let r = self
+            .call("Import", |mut s| {
+                let req = pb::ImportRequest {
+                    db_name: db.clone(),
+                    collection_name: collection.to_string(),
+                    partition_name: partition.to_string(),
+                    files: files.clone(),
+                    options: options.clone(),
+                    ..Default::default()
+                };
+                async move { s.import(req).await }
+            })
+            .await?;
+        r.tasks.first().copied().ok_or_else(|| MilvusError::Server {
+            address: self.address.clone(),
+            rpc: "Import",
+            code: 0,
+            error_code: 0,
+            reason: "the answer names no import task".into(),
+            retriable: false,
+        })
+    }
+
+    /// The state of an import task.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse, MilvusError> {
+        self.call("GetImportState", |mut s| async move {
+            s.get_import_state(pb::GetImportStateRequest { task }).await
+        })
+        .await
+    }
+
+    /// Creates an index.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn create_index(
+        &self,
+        collection: &str,
+        field: &str,
+        index_name: &str,
+        params: Vec<common::KeyValuePair>,
+    ) -> Result<(), MilvusError> {
+        let db = self.db.clone();
+        self.call("CreateIndex", |mut s| {
+            let req = pb::CreateIndexRequest {
+                db_name: db.clone(),
+                collection_name: collection.to_string(),
+                field_name: field.to_string(),
+                extra_params: params.clone(),
+                index_name: index_name.to_string(),
+                ..Default::default()
+            };
+            async move { s.create_index(req).await }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Starts loading a collection.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn load_collection(&self, collection: &str) -> Result<(), MilvusError> {
+        let db = self.db.clone();
+        self.call("LoadCollection", |mut s| {
+            let db = db.clone();
+            async move {
+                s.load_collection(pb::LoadCollectionRequest {
+                    db_name: db,
+                    collection_name: collection.to_string(),
+                    ..Default::default()
+                })
+                .await
+            }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Releases a loaded collection.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn release_collection(&self, collection: &str) -> Result<(), MilvusError> {
+        let db = self.db.clone();
+        self.call("ReleaseCollection", |mut s| {
+            let db = db.clone();
+            async move {
+                s.release_collection(pb::ReleaseCollectionRequest {
+                    db_name: db,
+                    collection_name: collection.to_string(),
+                    ..Default::default()
+                })
+                .await
+            }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `count(*)` with Strong consistency, over the whole collection or some partitions. The
+    /// collection must be loaded.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn count(&self, collection: &str, partitions: &[String]) -> Result<i64, MilvusError> {
+        let db = self.db.clone();
+        let r = self
+            .call("Query", |mut s| {
+                let req = pb::QueryRequest {
+                    db_name: db.clone(),
+                    collection_name: collection.to_string(),
+                    expr: String::new(),
+                    output_fields: vec!["count(*)".into()],
+                    partition_names: partitions.to_vec(),
+                    consistency_level: common::ConsistencyLevel::Strong as i32,
+                    use_default_consistency: false,
+                    ..Default::default()
+                };
+                async move { s.query(req).await }
+            })
+            .await?;
+        r.fields_data
+            .iter()
+            .find_map(|f| match &f.field {
+                Some(schema::field_data::Field::Scalars(sc)) => match &sc.data {
+                    Some(schema::scalar_field::Data::LongData(l)) => l.data.first().copied(),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .ok_or_else(|| MilvusError::Server {
+                address: self.address.clone(),
+                rpc: "Query",
+                code: 0,
+                error_code: 0,
+                reason: "count(*) answered without a number".into(),
+                retriable: false,
+            })
+    }
+
+    /// Inserts rows.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn insert(&self, req: pb::InsertRequest) -> Result<pb::MutationResult, MilvusError> {
+        self.call("Insert", |mut s| {
+            let mut req = req.clone();
+            if req.db_name.is_empty() {
+                req.db_name = self.db.clone();
+            }
+            async move { s.insert(req).await }
+        })
+        .await
+    }
+
+    /// Deletes the rows an expression selects.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn delete(
+        &self,
+        collection: &str,
+        partition: &str,
+        expr: &str,
+    ) -> Result<pb::MutationResult, MilvusError> {
+        let db = self.db.clone();
+        self.call("Delete", |mut s| {
+            let req = pb::DeleteRequest {
+                db_name: db.clone(),
+                collection_name: collection.to_string(),
+                partition_name: partition.to_string(),
+                expr: expr.to_string(),
+                ..Default::default()
+            };
+            async move { s.delete(req).await }
+        })
+        .await
+    }
+}
+
+/// What a flush reported for one collection.
+#[derive(Debug, Clone, Default)]
+pub struct Flushed {
+    /// Segments sealed by the flush.
+    pub segment_ids: Vec<i64>,
+    /// Flush timestamp (2.3.1+; 0 before).
+    pub flush_ts: u64,
+    /// Seal time in Unix seconds.
+    pub seal_time: i64,
+}
+
+fn tls_config(cfg: &MilvusConfig, address: &str) -> Result<ClientTlsConfig, MilvusError> {
+    let read = |what: &str, path: &str| {
+        std::fs::read(path).map_err(|e| MilvusError::Tls {
+            address: address.to_string(),
+            message: format!("cannot read {what} `{path}`: {e}"),
+        })
+    };
+    let mut tls = ClientTlsConfig::new().with_native_roots();
+    if !cfg.ca_cert_path.is_empty() {
+        tls = tls.ca_certificate(Certificate::from_pem(read(
+            "CA certificate",
+            &cfg.ca_cert_path,
+        )?));
+    }
+    let domain = if cfg.server_name.is_empty() {
+        cfg.address.clone()
+    } else {
+        cfg.server_name.clone()
+    };
+    tls = tls.domain_name(domain);
+    if cfg.tls_mode == TlsMode::Mutual {
+        if cfg.mtls_cert_path.is_empty() || cfg.mtls_key_path.is_empty() {
+            return Err(MilvusError::Tls {
+                address: address.to_string(),
+                message: "tlsMode mutual needs milvus.mtlsCertPath and milvus.mtlsKeyPath".into(),
+            });
+        }
+        let cert = read("client certificate", &cfg.mtls_cert_path)?;
+        let key = read("client key", &cfg.mtls_key_path)?;
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Ok(tls)
+}
+
+/// The messages of an error and its sources, on one line.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Whether a transport error means nothing could be reached (as opposed to something that
+/// answered in another protocol).
+fn is_connect_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionRefused
+                    | TimedOut
+                    | HostUnreachable
+                    | NetworkUnreachable
+                    | NotFound
+                    | AddrNotAvailable
+            ) {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
+}

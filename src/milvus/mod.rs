@@ -1,0 +1,18 @@
+//! The Milvus side: gRPC access to a Milvus proxy (`milvus.proto.milvus.MilvusService`).
+//!
+//! Owns the generated protocol types and client ([`proto`]), compiled by `build.rs` from the
+//! hand-written subset of the upstream protos in `proto/milvus/` that covers Milvus 2.3 to 2.6.
+//! Does not own object storage, the backup format or the restore flow: those live in
+//! `storage`, `backup` and the flow modules, which call into this one.
+
+pub mod proto;
+
+mod client;
+pub mod convert;
+pub mod error;
+pub mod gc;
+mod version;
+
+pub use client::{ClientOptions, Flushed, MilvusClient, Reply};
+pub use error::MilvusError;
+pub use version::ServerVersion;

@@ -1,0 +1,86 @@
+//! [`ServerVersion`]: the Milvus release a server reports, and the features that depend on it.
+//!
+//! Parsing follows milvus-backup: a leading `v` is dropped, suffixes (`-lite`, `-gpu`) and a
+//! fourth hotfix component are ignored, and a version that cannot be parsed (dev builds, managed
+//! clouds) counts as the newest.
+
+use std::fmt;
+
+/// A Milvus server version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerVersion {
+    /// As the server reported it, e.g. `v2.3.5-lite`.
+    pub raw: String,
+    /// `(major, minor, patch)`; `None` when it could not be parsed (treated as newest).
+    pub parsed: Option<(u32, u32, u32)>,
+}
+
+impl ServerVersion {
+    /// Parses what `Connect` or `GetVersion` returned.
+    pub fn parse(raw: &str) -> ServerVersion {
+        let s = raw.trim().trim_start_matches(['v', 'V']);
+        let core = s.split(['-', '+', ' ']).next().unwrap_or("");
+        let nums: Vec<Option<u32>> = core.split('.').map(|p| p.parse().ok()).collect();
+        let parsed = match nums.as_slice() {
+            [Some(a), Some(b), Some(c), ..] => Some((*a, *b, *c)),
+            [Some(a), Some(b)] => Some((*a, *b, 0)),
+            _ => None,
+        };
+        ServerVersion {
+            raw: raw.trim().to_string(),
+            parsed,
+        }
+    }
+
+    /// Whether the server is at least `major.minor.patch` (unknown versions are).
+    pub fn at_least(&self, major: u32, minor: u32, patch: u32) -> bool {
+        self.parsed.is_none_or(|v| v >= (major, minor, patch))
+    }
+
+    /// 2.4 introduced import v2: `Import` needs a partition and lists segment directories.
+    pub fn has_import_v2(&self) -> bool {
+        self.at_least(2, 4, 0)
+    }
+
+    /// L0 (delete-only) segments exist from 2.4; importing them from 2.4.5.
+    pub fn supports_l0_import(&self) -> bool {
+        self.at_least(2, 4, 5)
+    }
+
+    /// Storage v2 segments (packed parquet) can be read only by 2.6 and later.
+    pub fn supports_storage_v2(&self) -> bool {
+        self.at_least(2, 6, 0)
+    }
+
+    /// The `skip_disk_quota_check` import option is understood from 2.4 (older servers ignore
+    /// unknown options, so this only keeps requests tidy).
+    pub fn supports_skip_disk_quota(&self) -> bool {
+        self.at_least(2, 4, 0)
+    }
+}
+
+impl fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_release_tags() {
+        assert_eq!(ServerVersion::parse("v2.3.5-lite").parsed, Some((2, 3, 5)));
+        assert_eq!(
+            ServerVersion::parse("2.4.13-hotfix").parsed,
+            Some((2, 4, 13))
+        );
+        assert_eq!(ServerVersion::parse("v2.5.4.1").parsed, Some((2, 5, 4)));
+        assert_eq!(ServerVersion::parse("master-20260101-abc").parsed, None);
+        let v = ServerVersion::parse("v2.3.5-lite");
+        assert!(v.at_least(2, 3, 0) && !v.has_import_v2() && !v.supports_l0_import());
+        assert!(ServerVersion::parse("dev").supports_storage_v2());
+        assert!(ServerVersion::parse("v2.6.3").supports_storage_v2());
+    }
+}
