@@ -8,6 +8,8 @@ use crate::config::ConfigError;
 use crate::copy::{CopyError, Retryable};
 use crate::create::CreateError;
 use crate::milvus::MilvusError;
+use crate::restore::RestoreError;
+use crate::seed::SeedError;
 use crate::storage::StorageError;
 use crate::transfer::TransferError;
 
@@ -35,13 +37,19 @@ pub enum Error {
     /// `create` could not finish.
     #[error(transparent)]
     Create(#[from] CreateError),
+    /// `restore` could not finish.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    /// `seed` could not finish.
+    #[error(transparent)]
+    Seed(#[from] SeedError),
 }
 
 impl Error {
     /// Whether the same operation may succeed later without any change.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Config(_) | Self::Transfer(_) | Self::Backup(_) => false,
+            Self::Config(_) | Self::Transfer(_) | Self::Backup(_) | Self::Seed(_) => false,
             Self::Storage(e) => e.is_retryable(),
             Self::Copy(e) => e.is_retryable(),
             Self::Milvus(e) => e.is_retryable(),
@@ -50,6 +58,13 @@ impl Error {
                 CreateError::Incomplete { .. } | CreateError::FlushTimeout { .. } => true,
                 _ => false,
             },
+            Self::Restore(e) => matches!(
+                e,
+                RestoreError::Step {
+                    retryable: true,
+                    ..
+                }
+            ),
         }
     }
 }

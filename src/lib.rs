@@ -12,6 +12,8 @@
 //! - [`backup`]: the milvus-backup format: meta JSON types, the five meta files, key layout.
 //! - [`milvus`]: the Milvus gRPC protocol (generated from `proto/milvus/`) and client.
 //! - [`create`]: the `create` flow: flush, discover segment binlogs, copy, write the meta.
+//! - [`restore`]: the `restore` flow: create collections, stage binlogs, import, verify.
+//! - [`seed`]: sample collections with generated rows in a real Milvus (demos, CI, tests).
 //! - [`error`]: the crate's public error enum.
 //!
 //! Library code never prints; progress goes through [`copy::CopyObserver`] and results come back
@@ -23,6 +25,8 @@ pub mod copy;
 pub mod create;
 pub mod error;
 pub mod milvus;
+pub mod restore;
+pub mod seed;
 pub mod storage;
 pub mod throttle;
 pub mod transfer;

@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use milvus_migrate::config::{self, Profile, TransferOptions};
 use milvus_migrate::copy::CopyReport;
+use milvus_migrate::create::{CreateRequest, Selector};
+use milvus_migrate::restore::{Naming, RestoreRequest};
 use milvus_migrate::transfer::{self, CopyRequest, CopyTarget, Session};
 
 /// Exit code: everything done.
@@ -37,6 +39,118 @@ pub enum Command {
     Copy(Box<CopyArgs>),
     /// Resolve a profile, print it with secrets masked, and probe its stores.
     Check(CheckArgs),
+    /// Back up collections of a Milvus into its backup store (milvus-backup format).
+    Create(Box<CreateArgs>),
+    /// Restore a backup into a Milvus: create the collections, import, verify.
+    Restore(Box<RestoreArgs>),
+    /// Create a sample collection with generated rows in a Milvus (demos, CI, tests).
+    Seed(SeedArgs),
+}
+
+/// Flags shared by the commands that run a flow.
+#[derive(Debug, Args)]
+pub struct RunFlags {
+    /// Print the final report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Directory for copy ledgers (resume state). Default: $MILVUS_MIGRATE_STATE_DIR,
+    /// $XDG_STATE_HOME/milvus-migrate or ~/.local/state/milvus-migrate.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Keep no ledger: a rerun still skips complete objects but restarts open uploads.
+    #[arg(long)]
+    pub no_ledger: bool,
+}
+
+impl RunFlags {
+    fn state_dir(&self) -> Option<PathBuf> {
+        if self.no_ledger {
+            None
+        } else {
+            self.state_dir.clone().or_else(default_state_dir)
+        }
+    }
+}
+
+/// `create` arguments.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Profile of the Milvus to back up (milvus-backup backup.yaml); the backup goes to its
+    /// backup store.
+    #[arg(long, value_name = "FILE", default_value = "backup.yaml")]
+    pub config: PathBuf,
+    /// Backup name. Default: backup_<UTC time>.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Collection to back up: `coll`, `db.coll` or `db.*`; repeatable or comma-separated.
+    /// Default: every collection of every database.
+    #[arg(
+        short = 'c',
+        long = "collection",
+        value_name = "COLL",
+        value_delimiter = ','
+    )]
+    pub collections: Vec<String>,
+    /// Whole database to back up; repeatable.
+    #[arg(
+        short = 'd',
+        long = "database",
+        value_name = "DB",
+        value_delimiter = ','
+    )]
+    pub databases: Vec<String>,
+    #[command(flatten)]
+    pub run: RunFlags,
+    #[command(flatten)]
+    pub transfer: TransferFlags,
+}
+
+/// `restore` arguments.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Profile of the target Milvus (milvus-backup backup.yaml).
+    #[arg(long, value_name = "FILE", default_value = "backup.yaml")]
+    pub config: PathBuf,
+    /// Read the backup from this profile's backup store instead of --config's (for example a
+    /// local directory holding a backup kept in a repository).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Backup name.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: String,
+    /// Source collection to restore: `coll`, `db.coll` or `db.*`; repeatable. Default: all.
+    #[arg(
+        short = 'c',
+        long = "collection",
+        value_name = "COLL",
+        value_delimiter = ','
+    )]
+    pub collections: Vec<String>,
+    /// Append a suffix to every restored collection name.
+    #[arg(short = 's', long, value_name = "SUFFIX", conflicts_with = "rename")]
+    pub suffix: Option<String>,
+    /// Rename: `old:new`, `db1.old:db2.new`, `db1.*:db2.*`; repeatable or comma-separated.
+    #[arg(short = 'r', long, value_name = "MAP")]
+    pub rename: Vec<String>,
+    /// Drop a target collection that already exists.
+    #[arg(long)]
+    pub drop_existing: bool,
+    /// Recreate the backed-up indexes and wait until they are built.
+    #[arg(long)]
+    pub rebuild_index: bool,
+    /// Load the restored collections and wait until loaded (needed to verify by count(*)).
+    #[arg(long)]
+    pub load: bool,
+    /// Keep a partially restored collection when the restore fails.
+    #[arg(long)]
+    pub keep_partial: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
+    #[command(flatten)]
+    pub transfer: TransferFlags,
 }
 
 /// Copier settings that override the profile's `transfer:` block.
@@ -171,7 +285,163 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Copy(args) => copy(*args).await,
         Command::Check(args) => check(args).await,
+        Command::Create(args) => create(*args).await,
+        Command::Restore(args) => restore(*args).await,
+        Command::Seed(args) => seed(args).await,
     }
+}
+
+fn selectors(collections: &[String], databases: &[String]) -> Result<Vec<Selector>> {
+    let mut out = Vec::new();
+    for c in collections {
+        out.push(Selector::parse(c)?);
+    }
+    for d in databases {
+        out.push(Selector::Database(d.clone()));
+    }
+    Ok(out)
+}
+
+fn default_backup_name() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "backup_{y:04}_{m:02}_{d:02}_{:02}_{:02}_{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Gregorian date of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+async fn create(args: CreateArgs) -> Result<u8> {
+    let profile = load(&args.config)?;
+    let name = args.name.clone().unwrap_or_else(default_backup_name);
+    let progress = progress::Progress::start(progress::Mode::detect(args.run.quiet));
+    let result = milvus_migrate::create::create(
+        CreateRequest {
+            profile,
+            name,
+            selectors: selectors(&args.collections, &args.databases)?,
+            overrides: args.transfer.options(),
+            state_dir: args.run.state_dir(),
+        },
+        progress.clone(),
+    )
+    .await;
+    progress.finish();
+    let r = result?;
+    if args.run.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(EXIT_OK);
+    }
+    println!("backup   {} in {}", r.name, r.location);
+    println!("milvus   {}", r.milvus_version);
+    for c in &r.collections {
+        println!(
+            "  {}.{}: {} partition(s), {} segment(s), {} object(s), {:.1} MiB, rows {}",
+            c.db_name,
+            c.collection_name,
+            c.partitions,
+            c.segments,
+            c.objects,
+            c.bytes as f64 / 1048576.0,
+            c.rows.map_or(
+                format!("{} in segments (not loaded: no count(*))", c.segment_rows),
+                |n| n.to_string()
+            )
+        );
+    }
+    println!(
+        "time     {:.1}s ({:.1}s flush and discovery, {:.1}s copy: {} copied, {} skipped, mode {})",
+        r.duration_secs,
+        r.prepare_secs,
+        r.copy.duration_secs,
+        r.copy.objects_copied,
+        r.copy.objects_skipped,
+        r.copy.mode
+    );
+    Ok(EXIT_OK)
+}
+
+async fn restore(args: RestoreArgs) -> Result<u8> {
+    let profile = load(&args.config)?;
+    let backup_storage = match &args.from {
+        Some(path) => load(path)?.backup_storage,
+        None => profile.backup_storage.clone(),
+    };
+    let naming = match (&args.suffix, args.rename.is_empty()) {
+        (Some(s), _) => Naming::Suffix(s.clone()),
+        (None, false) => Naming::parse_rename(&args.rename)?,
+        (None, true) => Naming::Same,
+    };
+    let progress = progress::Progress::start(progress::Mode::detect(args.run.quiet));
+    let result = milvus_migrate::restore::restore(
+        RestoreRequest {
+            profile,
+            backup_storage,
+            name: args.name.clone(),
+            selectors: selectors(&args.collections, &[])?,
+            naming,
+            drop_existing: args.drop_existing,
+            rebuild_index: args.rebuild_index,
+            load: args.load,
+            keep_partial: args.keep_partial,
+            overrides: args.transfer.options(),
+            state_dir: args.run.state_dir(),
+        },
+        progress.clone(),
+    )
+    .await;
+    progress.finish();
+    let r = result?;
+    if args.run.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "restored backup {} into Milvus {}",
+        r.name, r.milvus_version
+    );
+    for c in &r.collections {
+        let rows = match (c.rows, c.expected_rows) {
+            (Some(n), Some(e)) => format!(
+                "{n} rows (backup: {e}){}",
+                if c.verified { ", verified" } else { "" }
+            ),
+            (Some(n), None) => format!("{n} rows (no count recorded in the backup)"),
+            (None, _) => format!(
+                "{} rows imported (not loaded: use --load to verify by count(*))",
+                c.rows_imported
+            ),
+        };
+        println!(
+            "  {}.{} -> {}.{}: {} segment(s), {rows}",
+            c.source_db, c.source_collection, c.db_name, c.collection_name, c.segments
+        );
+        println!(
+            "    stage {:.1}s ({} objects), import {:.1}s, index+load {:.1}s",
+            c.stage_secs, c.staged_objects, c.import_secs, c.index_load_secs
+        );
+    }
+    println!("time     {:.1}s", r.duration_secs);
+    Ok(EXIT_OK)
 }
 
 async fn copy(args: CopyArgs) -> Result<u8> {
@@ -295,4 +565,143 @@ async fn check(args: CheckArgs) -> Result<u8> {
         println!("{}", if ok { "check passed" } else { "check FAILED" });
     }
     Ok(if ok { EXIT_OK } else { EXIT_FATAL })
+}
+
+/// `seed` arguments.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Profile whose `milvus.*` names the Milvus to seed.
+    #[arg(long, value_name = "FILE", default_value = "backup.yaml")]
+    pub config: PathBuf,
+    /// Collection to create: `coll` (database `default`) or `db.coll` (database created if
+    /// missing).
+    #[arg(short, long, value_name = "COLL")]
+    pub collection: String,
+    /// Rows to insert.
+    #[arg(long, default_value_t = 10_000)]
+    pub rows: u64,
+    /// Dimension of the `vec` FloatVector field.
+    #[arg(long, default_value_t = 128)]
+    pub dim: u32,
+    /// Partitions besides `_default`, e.g. p1,p2; rows are spread round-robin.
+    #[arg(long, value_delimiter = ',', value_name = "P1,P2")]
+    pub partitions: Vec<String>,
+    /// Enable the dynamic field and give every row a dynamic key.
+    #[arg(long)]
+    pub dynamic: bool,
+    /// Delete the rows whose primary key is a multiple of N (before the flush).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub delete_every: u64,
+    /// Shards of the collection.
+    #[arg(long, default_value_t = 1)]
+    pub shards: i32,
+    /// VarChar primary key ("pk-<n>") instead of Int64.
+    #[arg(long)]
+    pub varchar_pk: bool,
+    /// Seed of the vector generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Rows per Insert request (default: about 8 MiB per request).
+    #[arg(long, value_name = "N")]
+    pub batch_rows: Option<usize>,
+    /// Build no index (implies --no-load).
+    #[arg(long)]
+    pub no_index: bool,
+    /// Do not load the collection (no count(*) check).
+    #[arg(long)]
+    pub no_load: bool,
+    /// Drop an existing collection of that name first.
+    #[arg(long)]
+    pub drop_existing: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+async fn seed(args: SeedArgs) -> Result<u8> {
+    use milvus_migrate::milvus::{ClientOptions, MilvusClient};
+    use milvus_migrate::seed::{self, SeedSpec};
+    let profile = load(&args.config)?;
+    let (db, collection) = seed::parse_target(&args.collection)?;
+    let spec = SeedSpec {
+        db,
+        collection,
+        rows: args.rows,
+        dim: args.dim,
+        partitions: args.partitions,
+        dynamic: args.dynamic,
+        delete_every: args.delete_every,
+        shards: args.shards,
+        varchar_pk: args.varchar_pk,
+        seed: args.seed,
+        batch_rows: args.batch_rows.unwrap_or(0),
+        index: !args.no_index,
+        load: !args.no_load && !args.no_index,
+        drop_existing: args.drop_existing,
+    };
+    spec.validate()?;
+    let client = MilvusClient::connect(&profile.milvus, ClientOptions::default()).await?;
+    let r = seed::seed(&client, &spec).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(EXIT_OK);
+    }
+    let t = &r.timings;
+    println!(
+        "seeded   {}.{} on Milvus {} at {}{}{}",
+        r.db,
+        r.collection,
+        r.milvus_version,
+        r.address,
+        if r.db_created {
+            " (database created)"
+        } else {
+            ""
+        },
+        if r.dropped_existing {
+            " (replaced the existing collection)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "schema   {} ({} pk, dim {}, {} shard(s){})",
+        r.fields.join(", "),
+        r.primary_key,
+        r.dim,
+        r.shards,
+        if r.dynamic { ", dynamic field" } else { "" }
+    );
+    println!(
+        "rows     {} inserted in {} request(s) of <= {}, {} deleted, {} expected",
+        r.rows_inserted, r.insert_requests, r.batch_rows, r.rows_deleted, r.expected_rows
+    );
+    let parts: Vec<String> = r
+        .per_partition
+        .iter()
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect();
+    println!("per partition  {}", parts.join(", "));
+    println!(
+        "index    {}; loaded: {}; count(*): {}",
+        r.index.as_deref().unwrap_or("none"),
+        if r.loaded { "yes" } else { "no" },
+        r.counted_rows
+            .map_or("not checked (not loaded)".to_string(), |n| format!(
+                "{n} (matches)"
+            ))
+    );
+    println!(
+        "time     {:.2}s: create {:.2}s, insert {:.2}s, delete {:.2}s, flush {:.2}s ({} segment(s)), index {:.2}s, load {:.2}s, verify {:.2}s",
+        r.duration_secs,
+        t.create_secs,
+        t.insert_secs,
+        t.delete_secs,
+        t.flush_secs,
+        r.flushed_segments,
+        t.index_secs,
+        t.load_secs,
+        t.verify_secs
+    );
+    Ok(EXIT_OK)
 }

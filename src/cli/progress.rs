@@ -191,6 +191,10 @@ impl CopyObserver for Progress {
         self.message();
     }
 
+    fn step(&self, message: &str) {
+        self.say(message);
+    }
+
     fn object_failed(&self, rel: &str, error: &StorageError) {
         self.counters.failed.fetch_add(1, Ordering::Relaxed);
         self.say(&format!("failed: {rel}: {error}"));

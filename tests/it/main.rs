@@ -4,6 +4,7 @@
 //! failure on demand.
 
 mod copy;
+mod milvus;
 mod support;
 
 use std::path::{Path, PathBuf};

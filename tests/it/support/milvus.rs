@@ -333,10 +333,15 @@ minio:
   rootPath: "{root}"
   backupBucketName: "{backup_bucket}"
   backupRootPath: "{backup_root}"
+backup:
+  gcPause:
+    enable: true
+    address: http://{maddr}:{metrics}
 {extra}
 "#,
             maddr = m.address,
             mport = m.port,
+            metrics = m.metrics_port,
             saddr = s.address,
             sport = s.port,
             ak = s.access_key,

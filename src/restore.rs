@@ -1,0 +1,1087 @@
+//! `restore`: recreate backed-up collections in a Milvus and bulk-import their binlogs.
+//!
+//! Owns the flow: read the backup's meta, map names (`--suffix`, `--rename`), check the targets
+//! before anything is written, create each collection with the source's field IDs, stage the
+//! binlogs into the target Milvus's own bucket when the backup lives elsewhere, import them in
+//! backup mode segment by segment, optionally rebuild indexes and load, and verify row counts.
+//! On failure the partial collection is dropped (unless asked to keep it) and staged files are
+//! removed, so a rerun starts clean. Does not own the copier, the meta format or the client.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::backup::{
+    self, BackupInfo, BackupMeta, CollectionBackupInfo, MetaFile, MigrateMeta, SegmentBackupInfo,
+    SegmentLocation,
+};
+use crate::config::{Profile, StorageConfig, TransferMode, TransferOptions};
+use crate::copy::{self, CopyJob, CopyObserver, CopyReport};
+use crate::create::Selector;
+use crate::error::Error;
+use crate::milvus::proto::{common, milvus as pb};
+use crate::milvus::{ClientOptions, MilvusClient, MilvusError, convert};
+use crate::storage::{ObjectInfo, StorageErrorKind, Store, layout};
+use crate::transfer::Session;
+
+/// Errors of `restore` that are not errors of a store, of Milvus or of the meta format.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The backup does not exist.
+    #[error("backup `{name}` not found in {store} under `{root}/`{}", available_list(.available))]
+    BackupNotFound {
+        store: String,
+        root: String,
+        name: String,
+        available: Vec<String>,
+    },
+    /// A meta file could not be read from the store.
+    #[error("backup `{name}`: {source}")]
+    Meta {
+        name: String,
+        #[source]
+        source: backup::BackupError,
+    },
+    /// A `--rename` or `-c` value is malformed, or names nothing in the backup.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The target collection exists.
+    #[error(
+        "collection `{db}.{collection}` already exists on Milvus at {address}; use --drop-existing \
+         to replace it or --suffix/--rename to restore under another name"
+    )]
+    TargetExists {
+        db: String,
+        collection: String,
+        address: String,
+    },
+    /// The target cannot read what the backup holds.
+    #[error("Milvus {version} at {address} cannot restore `{collection}`: {reason}")]
+    Unsupported {
+        address: String,
+        version: String,
+        collection: String,
+        reason: String,
+    },
+    /// One step on one collection failed.
+    #[error("restore of `{db}.{collection}` failed at {step}{}: {message}", segment.map(|s| format!(" (segment {s})")).unwrap_or_default())]
+    Step {
+        db: String,
+        collection: String,
+        step: &'static str,
+        segment: Option<i64>,
+        message: String,
+        retryable: bool,
+    },
+    /// Row counts after the restore differ from the backup's.
+    #[error(
+        "restore of `{db}.{collection}`: {what} has {got} rows, the backup recorded {expected}"
+    )]
+    CountMismatch {
+        db: String,
+        collection: String,
+        what: String,
+        got: u64,
+        expected: u64,
+    },
+}
+
+fn available_list(names: &[String]) -> String {
+    if names.is_empty() {
+        "; it holds no backups".into()
+    } else {
+        format!("; backups there: {}", names.join(", "))
+    }
+}
+
+/// How target names are derived from source names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Naming {
+    /// Same database and name.
+    #[default]
+    Same,
+    /// Same database, name plus a suffix (`-s _bak`).
+    Suffix(String),
+    /// Explicit mappings: `a:b`, `db1.a:db2.b`, `db1.*:db2.*`.
+    Rename(Vec<(Selector, Selector)>),
+}
+
+impl Naming {
+    /// Parses `--rename` values (comma-separated `from:to` pairs).
+    ///
+    /// # Errors
+    /// [`RestoreError::BadRequest`] naming the bad pair.
+    pub fn parse_rename(values: &[String]) -> Result<Naming, RestoreError> {
+        let mut out = Vec::new();
+        for v in values.iter().flat_map(|v| v.split(',')) {
+            let bad = || {
+                RestoreError::BadRequest(format!(
+                    "invalid --rename `{v}`: use `old:new`, `db1.old:db2.new` or `db1.*:db2.*`"
+                ))
+            };
+            let (from, to) = v.split_once(':').ok_or_else(bad)?;
+            let from = Selector::parse(from).map_err(|_| bad())?;
+            let to = Selector::parse(to).map_err(|_| bad())?;
+            if matches!(from, Selector::Database(_)) != matches!(to, Selector::Database(_)) {
+                return Err(bad());
+            }
+            out.push((from, to));
+        }
+        Ok(Naming::Rename(out))
+    }
+
+    /// The target (database, collection) of a source collection.
+    pub fn target(&self, db: &str, name: &str) -> (String, String) {
+        match self {
+            Naming::Same => (db.into(), name.into()),
+            Naming::Suffix(s) => (db.into(), format!("{name}{s}")),
+            Naming::Rename(pairs) => {
+                for (from, to) in pairs {
+                    match (from, to) {
+                        (
+                            Selector::Collection {
+                                db: fd,
+                                name: fname,
+                            },
+                            Selector::Collection {
+                                db: td,
+                                name: tname,
+                            },
+                        ) if fd == db && fname == name => return (td.clone(), tname.clone()),
+                        (Selector::Database(fd), Selector::Database(td)) if fd == db => {
+                            return (td.clone(), name.into());
+                        }
+                        _ => {}
+                    }
+                }
+                (db.into(), name.into())
+            }
+        }
+    }
+}
+
+/// A `restore` request.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The target: its Milvus and that Milvus's storage (where binlogs are staged for import).
+    pub profile: Profile,
+    /// Where the backup lives (usually the profile's backup store).
+    pub backup_storage: StorageConfig,
+    /// Backup name.
+    pub name: String,
+    /// Source collections to restore; empty = all.
+    pub selectors: Vec<Selector>,
+    /// Target names.
+    pub naming: Naming,
+    /// Drop an existing target collection first.
+    pub drop_existing: bool,
+    /// Recreate the backed-up indexes and wait until they are built.
+    pub rebuild_index: bool,
+    /// Load the restored collections and wait for 100%.
+    pub load: bool,
+    /// Keep a partially restored collection on failure.
+    pub keep_partial: bool,
+    /// Copier settings over the profile's.
+    pub overrides: TransferOptions,
+    /// Where the copy ledger lives.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// What was restored of one collection.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoredCollection {
+    /// Source database.
+    pub source_db: String,
+    /// Source collection.
+    pub source_collection: String,
+    /// Target database.
+    pub db_name: String,
+    /// Target collection.
+    pub collection_name: String,
+    /// Partitions.
+    pub partitions: usize,
+    /// Segments imported.
+    pub segments: usize,
+    /// Rows the import jobs reported.
+    pub rows_imported: u64,
+    /// `count(*)` after the restore (when loaded).
+    pub rows: Option<u64>,
+    /// `count(*)` at backup time, when recorded.
+    pub expected_rows: Option<u64>,
+    /// Whether `count(*)` was compared with the backup's count (collection and partitions).
+    pub verified: bool,
+    /// Binlogs staged into the target bucket (0 when imported in place).
+    pub staged_objects: u64,
+    /// Seconds in staging copies.
+    pub stage_secs: f64,
+    /// Seconds waiting for Milvus's import.
+    pub import_secs: f64,
+    /// Seconds building indexes and loading.
+    pub index_load_secs: f64,
+}
+
+/// The result of `restore`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// Backup name.
+    pub name: String,
+    /// Target Milvus version.
+    pub milvus_version: String,
+    /// Per collection.
+    pub collections: Vec<RestoredCollection>,
+    /// Staging copies, summed.
+    pub bytes_staged: u64,
+    /// Wall time.
+    pub duration_secs: f64,
+}
+
+/// Reads a backup's meta from a store: `full_meta.json`, else the level files; and our own
+/// `milvus_migrate.json` when present.
+///
+/// # Errors
+/// [`RestoreError::BackupNotFound`] (listing the backups there), [`RestoreError::Meta`] naming a
+/// corrupt or missing file, or store errors.
+pub async fn read_backup(
+    store: &Store,
+    root: &str,
+    name: &str,
+) -> Result<(BackupInfo, Option<MigrateMeta>), Error> {
+    let dir = layout::backup_dir(root, name);
+    let read = |file: String| async move {
+        match store.read(&file).await {
+            Ok(b) => Ok(Some(b.to_vec())),
+            Err(e) if e.kind() == StorageErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::from(e)),
+        }
+    };
+    let meta = |e: backup::BackupError| RestoreError::Meta {
+        name: name.to_string(),
+        source: e,
+    };
+    let info = match read(backup::layout::meta_key(&dir, MetaFile::Full)).await? {
+        Some(full) => BackupMeta::from_full(&full).map_err(meta)?,
+        None => {
+            let Some(top) = read(backup::layout::meta_key(&dir, MetaFile::Backup)).await? else {
+                let available = store.list_dirs(root).await.unwrap_or_default();
+                return Err(RestoreError::BackupNotFound {
+                    store: store.name().to_string(),
+                    root: root.to_string(),
+                    name: name.to_string(),
+                    available,
+                }
+                .into());
+            };
+            let c = read(backup::layout::meta_key(&dir, MetaFile::Collection)).await?;
+            let p = read(backup::layout::meta_key(&dir, MetaFile::Partition)).await?;
+            let s = read(backup::layout::meta_key(&dir, MetaFile::Segment)).await?;
+            BackupMeta::from_levels(&top, c.as_deref(), p.as_deref(), s.as_deref()).map_err(meta)?
+        }
+    };
+    info.require_binlog_format().map_err(meta)?;
+    let ours = match read(backup::layout::migrate_meta_key(&dir)).await? {
+        Some(b) => Some(MigrateMeta::from_slice(&b).map_err(meta)?),
+        None => None,
+    };
+    Ok((info, ours))
+}
+
+/// One collection to restore.
+struct Task<'a> {
+    source: &'a CollectionBackupInfo,
+    db: String,
+    name: String,
+}
+
+/// Runs `restore`.
+///
+/// # Errors
+/// [`Error`]: a missing or corrupt backup, bad names, existing targets, Milvus or store
+/// failures, failed imports or row counts that do not match. Each names the step, the collection
+/// and (for imports) the segment.
+pub async fn restore(
+    req: RestoreRequest,
+    observer: Arc<dyn CopyObserver>,
+) -> Result<RestoreReport, Error> {
+    let started = Instant::now();
+    layout::validate_backup_name(&req.name).map_err(RestoreError::BadRequest)?;
+    let config = req.profile.transfer(&req.overrides)?;
+    let allow_server_side = config.mode != TransferMode::Streaming;
+    let session = Session::new(config);
+    let backup_store = session.open(&req.backup_storage)?;
+    let milvus_store = session.open(&req.profile.milvus_storage)?;
+    let root = req.backup_storage.root_path.clone();
+    observer.step(&format!(
+        "reading backup `{}` from {}",
+        req.name,
+        backup_store.name()
+    ));
+    let (info, ours) = read_backup(&backup_store, &root, &req.name).await?;
+
+    let client = MilvusClient::connect(&req.profile.milvus, ClientOptions::default()).await?;
+    let tasks = plan(&req, &info)?;
+    check_targets(&req, &client, &tasks).await?;
+
+    let backup_dir = layout::backup_dir(&root, &req.name);
+    let ctx = Ctx {
+        req: &req,
+        client: &client,
+        session: &session,
+        backup_store: &backup_store,
+        milvus_store: &milvus_store,
+        backup_dir: &backup_dir,
+        ours: ours.as_ref(),
+        allow_server_side,
+        observer: &observer,
+        in_place: backup_store.same_bucket_as(&milvus_store),
+    };
+    let mut collections = Vec::new();
+    let mut bytes_staged = 0;
+    for task in &tasks {
+        let (done, staged) = ctx.restore_one(task).await?;
+        bytes_staged += staged;
+        collections.push(done);
+    }
+    Ok(RestoreReport {
+        name: req.name.clone(),
+        milvus_version: client.version().raw.clone(),
+        collections,
+        bytes_staged,
+        duration_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Which collections, under which names.
+fn plan<'a>(req: &RestoreRequest, info: &'a BackupInfo) -> Result<Vec<Task<'a>>, Error> {
+    let selected = |c: &CollectionBackupInfo| {
+        req.selectors.is_empty()
+            || req.selectors.iter().any(|s| match s {
+                Selector::Collection { db, name } => {
+                    // A bare name (default db) also matches a backup taken before databases.
+                    (db == &c.db_name || (db == "default" && c.db_name.is_empty()))
+                        && name == &c.collection_name
+                }
+                Selector::Database(db) => db == &c.db_name,
+            })
+    };
+    let mut tasks = Vec::new();
+    for c in info.collection_backups.iter().filter(|c| selected(c)) {
+        let db = if c.db_name.is_empty() {
+            "default"
+        } else {
+            c.db_name.as_str()
+        };
+        let (tdb, tname) = req.naming.target(db, &c.collection_name);
+        tasks.push(Task {
+            source: c,
+            db: tdb,
+            name: tname,
+        });
+    }
+    if tasks.is_empty() {
+        let have: Vec<String> = info
+            .collection_backups
+            .iter()
+            .map(|c| format!("{}.{}", c.db_name, c.collection_name))
+            .collect();
+        return Err(RestoreError::BadRequest(format!(
+            "backup `{}` holds none of the requested collections (it holds: {})",
+            req.name,
+            have.join(", ")
+        ))
+        .into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in &tasks {
+        if !seen.insert((t.db.clone(), t.name.clone())) {
+            return Err(RestoreError::BadRequest(format!(
+                "two collections would be restored as `{}.{}`",
+                t.db, t.name
+            ))
+            .into());
+        }
+    }
+    Ok(tasks)
+}
+
+/// Checks every target before anything is written: databases, name clashes, version support.
+async fn check_targets(
+    req: &RestoreRequest,
+    client: &MilvusClient,
+    tasks: &[Task<'_>],
+) -> Result<(), Error> {
+    let dbs = client.list_databases().await?;
+    let version = client.version();
+    for t in tasks {
+        let unsupported = |reason: String| RestoreError::Unsupported {
+            address: client.address().to_string(),
+            version: version.raw.clone(),
+            collection: t.source.collection_name.clone(),
+            reason,
+        };
+        let segs: Vec<&SegmentBackupInfo> = t.source.segments().collect();
+        if segs.iter().any(|s| s.storage_version >= 2) && !version.supports_storage_v2() {
+            return Err(unsupported(
+                "the backup holds storage-v2 segments (Milvus 2.6); restore into Milvus 2.6 or later"
+                    .into(),
+            )
+            .into());
+        }
+        if segs.iter().any(|s| s.is_l0) && !version.supports_l0_import() {
+            return Err(unsupported(
+                "the backup holds L0 delete segments, which Milvus imports from 2.4.5 on".into(),
+            )
+            .into());
+        }
+        if !dbs.iter().any(|d| d == &t.db) {
+            continue; // created at restore time
+        }
+        if client.with_db(&t.db).has_collection(&t.name).await? && !req.drop_existing {
+            return Err(RestoreError::TargetExists {
+                db: t.db.clone(),
+                collection: t.name.clone(),
+                address: client.address().to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Where a collection's binlogs are staged in the target bucket: `restore-temp-<hash>`, the
+/// hash over backup and target names, so a rerun after a crash finds (and reuses or removes)
+/// them. Short on purpose: binlog keys below it are already ~120 characters and some S3
+/// servers limit key or file-name lengths.
+fn temp_prefix(backup: &str, db: &str, collection: &str) -> String {
+    let mut h = crate::copy::checksum::Hasher::default();
+    h.update(format!("{backup}\n{db}\n{collection}").as_bytes());
+    let hex = crate::copy::checksum::md5_hex(&h.finish());
+    format!("restore-temp-{}", &hex[..12])
+}
+
+/// One import job: a segment (or, in the old layout, a partition directory).
+struct ImportUnit {
+    partition: String,
+    /// Insert-log directory and delta-log directory ("" when there are no delta logs).
+    files: Vec<String>,
+    options: Vec<(String, String)>,
+    segment: Option<i64>,
+    /// Rows the backup says the unit holds (before deletes).
+    expected: i64,
+}
+
+struct Ctx<'a> {
+    req: &'a RestoreRequest,
+    client: &'a MilvusClient,
+    session: &'a Session,
+    backup_store: &'a Store,
+    milvus_store: &'a Store,
+    backup_dir: &'a str,
+    ours: Option<&'a MigrateMeta>,
+    allow_server_side: bool,
+    observer: &'a Arc<dyn CopyObserver>,
+    /// The backup is in the target Milvus's bucket: import from it directly.
+    in_place: bool,
+}
+
+/// How often import, index and load states are polled.
+const POLL: Duration = Duration::from_secs(1);
+
+impl Ctx<'_> {
+    fn step_err(
+        &self,
+        t: &Task<'_>,
+        step: &'static str,
+        segment: Option<i64>,
+    ) -> impl Fn(MilvusError) -> Error {
+        let (db, name) = (t.db.clone(), t.name.clone());
+        move |e: MilvusError| {
+            use crate::copy::Retryable;
+            RestoreError::Step {
+                db: db.clone(),
+                collection: name.clone(),
+                step,
+                segment,
+                retryable: e.is_retryable(),
+                message: e.to_string(),
+            }
+            .into()
+        }
+    }
+
+    async fn restore_one(&self, t: &Task<'_>) -> Result<(RestoredCollection, u64), Error> {
+        let c = self.client.with_db(&t.db);
+        if t.db != "default" && !self.client.list_databases().await?.contains(&t.db) {
+            self.client
+                .create_database(&t.db)
+                .await
+                .map_err(self.step_err(t, "CreateDatabase", None))?;
+        }
+        if self.req.drop_existing {
+            c.drop_collection(&t.name)
+                .await
+                .map_err(self.step_err(t, "DropCollection", None))?;
+        }
+        self.observer.step(&format!(
+            "restoring `{}.{}` as `{}.{}`",
+            t.source.db_name, t.source.collection_name, t.db, t.name
+        ));
+        let temp = temp_prefix(&self.req.name, &t.db, &t.name);
+        let result = self.restore_into(&c, t, &temp).await;
+        let staged_cleanup = !self.in_place && !self.req.profile.keep_temp_files;
+        if staged_cleanup && let Err(e) = self.remove_prefix(&temp).await {
+            tracing::warn!("cannot remove staged binlogs under `{temp}/`: {e}");
+        }
+        if result.is_err()
+            && !self.req.keep_partial
+            && let Err(e) = c.drop_collection(&t.name).await
+        {
+            tracing::warn!(
+                "cannot drop the partial collection `{}.{}`: {e}",
+                t.db,
+                t.name
+            );
+        }
+        result
+    }
+
+    async fn restore_into(
+        &self,
+        c: &MilvusClient,
+        t: &Task<'_>,
+        temp: &str,
+    ) -> Result<(RestoredCollection, u64), Error> {
+        let src = t.source;
+        self.create_collection(c, t).await?;
+
+        // Stage the binlogs into the target bucket unless the backup is already there.
+        let stage_started = Instant::now();
+        let (import_root, staged) = if self.in_place {
+            (self.backup_dir.to_string(), None)
+        } else {
+            let report = self.stage(t, temp).await?;
+            (temp.to_string(), Some(report))
+        };
+        let stage_secs = stage_started.elapsed().as_secs_f64();
+
+        let import_started = Instant::now();
+        let rows_imported = self.import_all(c, t, &import_root).await?;
+        let import_secs = import_started.elapsed().as_secs_f64();
+
+        let il_started = Instant::now();
+        if self.req.rebuild_index {
+            self.rebuild_indexes(c, t).await?;
+        }
+        if self.req.load {
+            self.load(c, t).await?;
+        }
+        let index_load_secs = il_started.elapsed().as_secs_f64();
+
+        let (rows, expected, verified) = self.verify(c, t, rows_imported).await?;
+        let staged_objects = staged.as_ref().map_or(0, |r| r.objects_total);
+        let staged_bytes = staged.as_ref().map_or(0, |r| r.bytes_copied);
+        Ok((
+            RestoredCollection {
+                source_db: src.db_name.clone(),
+                source_collection: src.collection_name.clone(),
+                db_name: t.db.clone(),
+                collection_name: t.name.clone(),
+                partitions: src.partition_backups.len(),
+                segments: src.segments().count(),
+                rows_imported,
+                rows,
+                expected_rows: expected,
+                verified,
+                staged_objects,
+                stage_secs,
+                import_secs,
+                index_load_secs,
+            },
+            staged_bytes,
+        ))
+    }
+
+    async fn create_collection(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
+        let src = t.source;
+        let meta_schema = src.schema.clone().unwrap_or_default();
+        let mut schema = convert::schema_from_meta(&meta_schema)?;
+        schema.name = t.name.clone();
+        // Source field-ID order, user fields only, never the dynamic `$meta` field: Milvus
+        // numbers fields from 100 in the order given and appends `$meta` itself.
+        schema
+            .fields
+            .retain(|f| f.field_id >= 100 && !f.is_dynamic && f.name != "$meta");
+        schema.fields.sort_by_key(|f| f.field_id);
+        let partition_key = schema.fields.iter().any(|f| f.is_partition_key);
+        let req = pb::CreateCollectionRequest {
+            db_name: t.db.clone(),
+            collection_name: t.name.clone(),
+            schema: prost::Message::encode_to_vec(&schema),
+            shards_num: src.shards_num,
+            consistency_level: src.consistency_level.0,
+            properties: convert::kv_from_meta(&meta_schema.properties),
+            num_partitions: if partition_key {
+                src.partition_backups.len() as i64
+            } else {
+                0
+            },
+            ..Default::default()
+        };
+        c.create_collection(req)
+            .await
+            .map_err(self.step_err(t, "CreateCollection", None))?;
+
+        // The import maps binlog directories by field ID: they must match the source's.
+        let created = c.describe_collection(&t.name).await.map_err(self.step_err(
+            t,
+            "DescribeCollection",
+            None,
+        ))?;
+        let got: BTreeMap<String, i64> = created
+            .schema
+            .iter()
+            .flat_map(|s| s.fields.iter())
+            .map(|f| (f.name.clone(), f.field_id))
+            .collect();
+        let mismatched: Vec<String> = schema
+            .fields
+            .iter()
+            .filter(|f| got.get(&f.name) != Some(&f.field_id))
+            .map(|f| {
+                format!(
+                    "`{}` is {} in the backup, {} here",
+                    f.name,
+                    f.field_id,
+                    got.get(&f.name).map_or("missing".into(), |v| v.to_string())
+                )
+            })
+            .collect();
+        if !mismatched.is_empty() {
+            return Err(RestoreError::Step {
+                db: t.db.clone(),
+                collection: t.name.clone(),
+                step: "CreateCollection",
+                segment: None,
+                message: format!(
+                    "field IDs differ from the source's, so the binlogs cannot be imported: {}",
+                    mismatched.join("; ")
+                ),
+                retryable: false,
+            }
+            .into());
+        }
+        if !partition_key {
+            for p in &src.partition_backups {
+                if p.partition_name != "_default" {
+                    c.create_partition(&t.name, &p.partition_name)
+                        .await
+                        .map_err(self.step_err(t, "CreatePartition", None))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the collection's binlogs into the target bucket under `temp/`.
+    async fn stage(&self, t: &Task<'_>, temp: &str) -> Result<CopyReport, Error> {
+        let mut objects = Vec::new();
+        let prefix = format!("{}/", self.backup_dir);
+        for seg in t.source.segments() {
+            for o in backup::segment_objects(self.backup_dir, seg)? {
+                let rel = o
+                    .backup_key
+                    .strip_prefix(&prefix)
+                    .unwrap_or(&o.backup_key)
+                    .to_string();
+                let etag = self
+                    .ours
+                    .and_then(|m| m.objects.get(&rel))
+                    .map(|d| d.md5.clone())
+                    .filter(|m| !m.is_empty());
+                objects.push((
+                    rel,
+                    ObjectInfo {
+                        key: o.backup_key,
+                        size: o.size.max(0) as u64,
+                        etag,
+                    },
+                ));
+            }
+        }
+        self.observer.step(&format!(
+            "staging {} binlog object(s) into {} {temp}/",
+            objects.len(),
+            self.milvus_store.name()
+        ));
+        let mut job = CopyJob::prefix(
+            self.backup_store.clone(),
+            self.backup_dir,
+            self.milvus_store.clone(),
+            temp,
+        );
+        job.allow_server_side = self.allow_server_side;
+        job.overwrite = true;
+        job.objects = Some(objects);
+        if let Some(dir) = &self.req.state_dir {
+            job.ledger = Some(copy::ledger_path(dir, &job));
+        }
+        let report = copy::run(
+            job,
+            self.session.copy_config(),
+            self.session.limits(),
+            Arc::clone(self.observer),
+        )
+        .await?;
+        if let Some(f) = report.failures.first() {
+            return Err(RestoreError::Step {
+                db: t.db.clone(),
+                collection: t.name.clone(),
+                step: "staging binlogs",
+                segment: None,
+                message: format!(
+                    "{} object(s) could not be copied (first: `{}`: {})",
+                    report.objects_failed, f.key, f.error
+                ),
+                retryable: f.retryable,
+            }
+            .into());
+        }
+        Ok(report)
+    }
+
+    async fn remove_prefix(&self, prefix: &str) -> Result<(), Error> {
+        let retry = self.session.copy_config().retry;
+        let objects = retry
+            .run(|_| self.milvus_store.list(prefix), |_, _| {})
+            .await?;
+        let results: Vec<Result<(), crate::storage::StorageError>> = futures::stream::iter(objects)
+            .map(|o| async move {
+                retry
+                    .run(|_| self.milvus_store.delete(&o.key), |_, _| {})
+                    .await
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Imports every segment; returns the rows the jobs reported.
+    async fn import_all(&self, c: &MilvusClient, t: &Task<'_>, root: &str) -> Result<u64, Error> {
+        let version = self.client.version().clone();
+        let mut units: Vec<ImportUnit> = Vec::new();
+        for p in &t.source.partition_backups {
+            let groupless = p.is_groupless();
+            let data: Vec<&SegmentBackupInfo> =
+                p.segment_backups.iter().filter(|s| !s.is_l0).collect();
+            let mut options = vec![("backup".to_string(), "true".to_string())];
+            if version.supports_skip_disk_quota() {
+                options.push(("skip_disk_quota_check".into(), "true".into()));
+            }
+            if groupless {
+                // Old layout: one job for the whole partition directory.
+                let expected = data.iter().map(|s| s.num_of_rows).sum();
+                let insert = backup::layout::partition_insert_dir(
+                    root,
+                    t.source.collection_id,
+                    p.partition_id,
+                );
+                let delta = backup::layout::partition_delta_dir(
+                    root,
+                    t.source.collection_id,
+                    p.partition_id,
+                );
+                units.push(ImportUnit {
+                    partition: p.partition_name.clone(),
+                    files: vec![insert, delta],
+                    options: options.clone(),
+                    segment: None,
+                    expected,
+                });
+                continue;
+            }
+            for s in data {
+                let loc = SegmentLocation::of(s);
+                let delta = if s.deltalogs.iter().any(|d| !d.binlogs.is_empty()) {
+                    loc.delta_import_dir(root)
+                } else {
+                    String::new()
+                };
+                let mut opts = options.clone();
+                if s.storage_version > 0 {
+                    opts.push(("storage_version".into(), s.storage_version.to_string()));
+                }
+                units.push(ImportUnit {
+                    partition: p.partition_name.clone(),
+                    files: vec![loc.insert_import_dir(root), delta],
+                    options: opts,
+                    segment: Some(s.segment_id),
+                    expected: s.num_of_rows,
+                });
+            }
+        }
+        // Delete-only L0 segments after all data (2.4.5+; checked before).
+        for s in t.source.segments().filter(|s| s.is_l0) {
+            let loc = SegmentLocation::of(s);
+            let partition = t
+                .source
+                .partition_backups
+                .iter()
+                .find(|p| p.partition_id == s.partition_id)
+                .map(|p| p.partition_name.clone())
+                .unwrap_or_default();
+            units.push(ImportUnit {
+                partition,
+                files: vec![loc.l0_import_dir(root)],
+                options: vec![
+                    ("l0_import".into(), "true".into()),
+                    ("skip_disk_quota_check".into(), "true".into()),
+                ],
+                segment: Some(s.segment_id),
+                expected: 0,
+            });
+        }
+        let total = units.len();
+        let parallel = self.req.profile.parallelism.import_jobs.clamp(1, 16);
+        self.observer.step(&format!(
+            "importing {total} segment(s) into `{}.{}`",
+            t.db, t.name
+        ));
+        let mut rows = 0u64;
+        let mut results = futures::stream::iter(units)
+            .map(|unit| async move { self.import_one(c, t, unit).await })
+            .buffered(parallel);
+        while let Some(r) = results.next().await {
+            rows += r?;
+        }
+        Ok(rows)
+    }
+
+    async fn import_one(
+        &self,
+        c: &MilvusClient,
+        t: &Task<'_>,
+        unit: ImportUnit,
+    ) -> Result<u64, Error> {
+        let ImportUnit {
+            partition,
+            files,
+            options,
+            segment,
+            expected,
+        } = unit;
+        let task = c
+            .import(&t.name, &partition, files, options)
+            .await
+            .map_err(self.step_err(t, "Import", segment))?;
+        loop {
+            tokio::time::sleep(POLL).await;
+            let st =
+                c.import_state(task)
+                    .await
+                    .map_err(self.step_err(t, "GetImportState", segment))?;
+            let info = |k: &str| {
+                st.infos
+                    .iter()
+                    .find(|kv| kv.key == k)
+                    .map(|kv| kv.value.clone())
+                    .unwrap_or_default()
+            };
+            match common::ImportState::try_from(st.state) {
+                Ok(common::ImportState::ImportCompleted) => {
+                    let got = st.row_count.max(0) as u64;
+                    if expected > 0 && got == 0 {
+                        return Err(RestoreError::Step {
+                            db: t.db.clone(),
+                            collection: t.name.clone(),
+                            step: "Import",
+                            segment,
+                            message: format!(
+                                "the import completed with 0 rows, {expected} expected: Milvus did \
+                                 not find the binlogs (are they in its own bucket?)"
+                            ),
+                            retryable: false,
+                        }
+                        .into());
+                    }
+                    return Ok(got);
+                }
+                Ok(
+                    common::ImportState::ImportFailed | common::ImportState::ImportFailedAndCleaned,
+                ) => {
+                    return Err(RestoreError::Step {
+                        db: t.db.clone(),
+                        collection: t.name.clone(),
+                        step: "Import",
+                        segment,
+                        message: format!("import task {task} failed: {}", info("failed_reason")),
+                        retryable: false,
+                    }
+                    .into());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn rebuild_indexes(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
+        for idx in &t.source.index_infos {
+            let mut params: Vec<common::KeyValuePair> = idx
+                .params
+                .iter()
+                .map(|(k, v)| common::KeyValuePair {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect();
+            if params.is_empty() && !idx.index_type.is_empty() {
+                params.push(common::KeyValuePair {
+                    key: "index_type".into(),
+                    value: idx.index_type.clone(),
+                });
+            }
+            c.create_index(&t.name, &idx.field_name, &idx.index_name, params)
+                .await
+                .map_err(self.step_err(t, "CreateIndex", None))?;
+        }
+        if t.source.index_infos.is_empty() {
+            return Ok(());
+        }
+        self.observer
+            .step(&format!("building indexes of `{}.{}`", t.db, t.name));
+        loop {
+            let all =
+                c.describe_index(&t.name)
+                    .await
+                    .map_err(self.step_err(t, "DescribeIndex", None))?;
+            if let Some(failed) = all
+                .iter()
+                .find(|d| d.state == common::IndexState::Failed as i32)
+            {
+                return Err(RestoreError::Step {
+                    db: t.db.clone(),
+                    collection: t.name.clone(),
+                    step: "CreateIndex",
+                    segment: None,
+                    message: format!(
+                        "index `{}` failed: {}",
+                        failed.index_name, failed.index_state_fail_reason
+                    ),
+                    retryable: false,
+                }
+                .into());
+            }
+            let done = all.iter().all(|d| {
+                d.state == common::IndexState::Finished as i32
+                    && d.indexed_rows == d.total_rows
+                    && d.pending_index_rows == 0
+            });
+            if done {
+                return Ok(());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn load(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
+        self.observer
+            .step(&format!("loading `{}.{}`", t.db, t.name));
+        c.load_collection(&t.name)
+            .await
+            .map_err(self.step_err(t, "LoadCollection", None))?;
+        loop {
+            let p = c.loading_progress(&t.name).await.map_err(self.step_err(
+                t,
+                "GetLoadingProgress",
+                None,
+            ))?;
+            if p >= 100 {
+                return Ok(());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Compares row counts: `count(*)` against the backup's recorded counts when the collection
+    /// is loaded and counts were recorded; otherwise the import jobs' rows against the segments'.
+    async fn verify(
+        &self,
+        c: &MilvusClient,
+        t: &Task<'_>,
+        rows_imported: u64,
+    ) -> Result<(Option<u64>, Option<u64>, bool), Error> {
+        let src = t.source;
+        let recorded = self
+            .ours
+            .and_then(|m| m.rows_of(&src.db_name, &src.collection_name));
+        let loaded = self.req.load || c.loading_progress(&t.name).await.unwrap_or(0) >= 100;
+        let mismatch = |what: String, got: u64, expected: u64| -> Error {
+            RestoreError::CountMismatch {
+                db: t.db.clone(),
+                collection: t.name.clone(),
+                what,
+                got,
+                expected,
+            }
+            .into()
+        };
+        if !loaded {
+            return Ok((None, recorded.map(|r| r.rows), false));
+        }
+        let count = c
+            .count(&t.name, &[])
+            .await
+            .map_err(self.step_err(t, "Query count(*)", None))?
+            .max(0) as u64;
+        let Some(rec) = recorded else {
+            // No recorded count (backup of an unloaded collection, or by milvus-backup): the
+            // segments' rows bound what can be there.
+            let segment_rows: u64 = src.segments().map(|s| s.num_of_rows.max(0) as u64).sum();
+            if count > segment_rows {
+                return Err(mismatch("the collection".into(), count, segment_rows));
+            }
+            let _ = rows_imported;
+            return Ok((Some(count), None, false));
+        };
+        if count != rec.rows {
+            return Err(mismatch("the collection".into(), count, rec.rows));
+        }
+        for (p, expected) in &rec.partitions {
+            let got = c
+                .count(&t.name, std::slice::from_ref(p))
+                .await
+                .map_err(self.step_err(t, "Query count(*)", None))?
+                .max(0) as u64;
+            if got != *expected {
+                return Err(mismatch(format!("partition `{p}`"), got, *expected));
+            }
+        }
+        Ok((Some(count), Some(rec.rows), true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naming_maps_names() {
+        assert_eq!(
+            Naming::Suffix("_bak".into()).target("default", "coll"),
+            ("default".into(), "coll_bak".into())
+        );
+        let r = Naming::parse_rename(&["a:b,db1.*:db2.*".into(), "db3.x:db4.y".into()]).unwrap();
+        assert_eq!(r.target("default", "a"), ("default".into(), "b".into()));
+        assert_eq!(r.target("db1", "q"), ("db2".into(), "q".into()));
+        assert_eq!(r.target("db3", "x"), ("db4".into(), "y".into()));
+        assert_eq!(r.target("db3", "z"), ("db3".into(), "z".into()));
+        assert!(Naming::parse_rename(&["a".into()]).is_err());
+        assert!(Naming::parse_rename(&["db1.*:b".into()]).is_err());
+    }
+}
