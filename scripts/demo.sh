@@ -1,57 +1,85 @@
 #!/usr/bin/env bash
-# The main job on a local default, on a fresh machine:
-#  1. installs what is missing (s3s-fs, cached under ~/.cache/milvus-migrate) and builds
-#     milvus-migrate;
-#  2. starts two S3 stores on loopback, like minio_A and minio_B of the Milvus docs (different
-#     credentials and buckets; profiles configs/a.yaml and configs/b.yaml);
-#  3. puts a sample backup `my_backup` in store A (generated in milvus-backup's layout, uploaded
-#     with milvus-migrate from a local-directory profile);
-#  4. runs `milvus-migrate copy --from configs/a.yaml --to configs/b.yaml -n my_backup`,
-#     runs it again to show that nothing is copied twice, and shows the result in B;
-#  5. stops the stores.
-# Later issues extend this to a full Milvus A -> Milvus B migration.
+# The main job on a local default, on a fresh machine (Rust toolchain and Python 3 only):
+#  1. installs what is missing (s3s-fs and Milvus 2.3.5, cached under ~/.cache/milvus-migrate;
+#     a second run reuses them) and builds the release binary;
+#  2. starts the local stack (scripts/stack.sh) in target/demo-stack: two S3 stores on loopback
+#     with different credentials and buckets, like minio_A and minio_B, and a real Milvus 2.3.5
+#     on each: A on 127.0.0.1:19530 over store :9100, B on 127.0.0.1:19630 over store :9200, as
+#     configs/a.yaml and configs/b.yaml describe them;
+#  3. checks both profiles (resolve, probe the stores) and seeds `coll` on A: 20000 rows,
+#     128-dim vectors, partitions p1 and p2, a dynamic field, every 10th row deleted;
+#  4. runs `milvus-migrate migrate --from configs/a.yaml --to configs/b.yaml -c coll --suffix _bak`
+#     and shows its summary;
+#  5. stops the stack, if this script started it.
+#
+# MM_DEMO_DIR sets the stack directory (default target/demo-stack). The stack uses the default
+# ports, which the profiles name; another stack on them (scripts/stack.sh status OTHER_DIR)
+# must be stopped first, or reused by pointing MM_DEMO_DIR at its directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-work=${MM_DEMO_DIR:-/tmp/milvus-migrate-demo}
+dir=${MM_DEMO_DIR:-target/demo-stack}
 
 bash scripts/install-deps.sh
 # shellcheck source=/dev/null
 source scripts/env.sh
+# The environment's AWS_CA_BUNDLE points object stores at TLS roots; the demo uses plain http.
 unset AWS_CA_BUNDLE
+# configs/a.yaml and configs/b.yaml describe the default stack: no port offsets, and none of the
+# environment overrides a profile reads (e.g. the MILVUS_PORT=tcp://... Kubernetes injects).
+unset MM_A_PORT MM_B_PORT MM_MILVUS_A_OFFSET MM_MILVUS_B_OFFSET
+for v in $(compgen -e); do
+    case $v in
+        MILVUS_HOME) ;;
+        MILVUS_* | MINIO_* | BACKUP_* | GCP_KEY_JSON) unset "$v" ;;
+    esac
+done
 cargo build --release --locked
-bin=$top/target/release/milvus-migrate
-
-rm -rf "$work"
-mkdir -p "$work"
-trap 'bash "$top/scripts/s3-stores.sh" stop "$work/stores" || true' EXIT
-bash scripts/s3-stores.sh start "$work/stores"
-
-echo "== generating a sample backup in milvus-backup's layout"
-sample=$work/local-backups
-python3 scripts/sample_backup.py "$sample/backup/my_backup"
-cat > "$work/local.yaml" <<YAML
-minio:
-  storageType: local
-  rootPath: $sample/files
-  backupRootPath: $sample/backup
-YAML
-
-echo "== uploading it to store A (bucket-a/backup/my_backup)"
-"$bin" copy --from "$work/local.yaml" --to configs/a.yaml -n my_backup --state-dir "$work/state"
+bin=${CARGO_TARGET_DIR:-$top/target}/release/milvus-migrate
+mm() { "$bin" "$@"; }
 
 echo
-echo "== milvus-migrate copy --from configs/a.yaml --to configs/b.yaml -n my_backup"
-"$bin" copy --from configs/a.yaml --to configs/b.yaml -n my_backup --state-dir "$work/state"
+if bash scripts/stack.sh status "$dir" >/dev/null 2>&1; then
+    echo "== reusing the stack already running in $dir (left running at the end)"
+    started=0
+else
+    echo "== starting the stack in $dir"
+    rm -rf "$dir/state"
+    trap 'echo "== stopping the stack"; bash "$top/scripts/stack.sh" stop "$dir" >/dev/null || true' EXIT
+    bash scripts/stack.sh start "$dir"
+    started=1
+fi
+# Copy ledgers beside the stack, so that runs of the demo share no state with other work.
+export MILVUS_MIGRATE_STATE_DIR="$top/$dir/state"
+[[ "$dir" == /* ]] && MILVUS_MIGRATE_STATE_DIR="$dir/state"
 
 echo
-echo "== the same command again: everything is already there and identical"
-"$bin" copy --from configs/a.yaml --to configs/b.yaml -n my_backup --state-dir "$work/state" --json \
-  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("copied", r["objects_copied"], "skipped", r["objects_skipped"], "failed", r["objects_failed"])'
+for side in a b; do
+    out=$(mm check --config "configs/$side.yaml" 2>&1) || { echo "$out"; exit 1; }
+    echo "== milvus-migrate check --config configs/$side.yaml: $(tail -n1 <<<"$out")"
+done
 
 echo
-echo "== store B now holds:"
-(cd "$work/stores/b/bucket-b" && find backup -type f | sort | head -20 && echo "... $(find backup -type f | wc -l) objects, $(du -sh backup | cut -f1)")
+echo "== milvus-migrate seed --config configs/a.yaml -c coll --rows 20000 --dim 128 --partitions p1,p2 --dynamic --delete-every 10 --drop-existing"
+mm seed --config configs/a.yaml -c coll --rows 20000 --dim 128 --partitions p1,p2 --dynamic \
+    --delete-every 10 --drop-existing
+
+# A stack this script started is fresh (start wipes its stores and Milvus data), so B holds no
+# `coll_bak` and the command is exactly the one a user types; a rerun starts a fresh stack again.
+# On a stack found running, an earlier demo's `coll_bak` may be on B: --drop-existing replaces
+# it (without it migrate refuses to touch an existing collection).
+extra=()
+((started)) || extra=(--drop-existing)
 echo
-echo "== byte-for-byte comparison of A and B"
-diff -r "$work/stores/a/bucket-a/backup/my_backup" "$work/stores/b/bucket-b/backup/my_backup" && echo "identical"
+echo "== milvus-migrate migrate --from configs/a.yaml --to configs/b.yaml -c coll --suffix _bak${extra[*]/#/ }"
+mm migrate --from configs/a.yaml --to configs/b.yaml -c coll --suffix _bak "${extra[@]}"
+
+echo
+echo "== left in the stores: Milvus's data, no backup copies and no staged binlogs"
+for side in a b; do
+    (
+        cd "$dir/stores/$side/bucket-$side"
+        echo "bucket-$side: $(find files -type f | wc -l) objects under files/," \
+            "$(find . -type f -not -path './files/*' | wc -l) elsewhere"
+    )
+done

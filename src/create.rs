@@ -243,7 +243,7 @@ pub async fn create(
 
     let gc = if profile.pause_gc {
         match GcPause::start(&profile.milvus.management_endpoint).await {
-            Ok(p) => Some(p),
+            Ok(p) => p,
             Err(e) => {
                 tracing::warn!("{e}; backing up without the pause");
                 None
@@ -324,6 +324,9 @@ async fn back_up(
     );
     job.allow_server_side = allow_server_side;
     job.objects = Some(objects);
+    // No complete backup of this name exists (checked first): whatever is under its directory
+    // is a partial run's, to be completed and cleaned of stale objects.
+    job.overwrite = true;
     if let Some(dir) = &req.state_dir {
         job.ledger = Some(copy::ledger_path(dir, &job));
     }
@@ -453,7 +456,10 @@ fn backup_id(name: &str) -> String {
 }
 
 /// The (database, collection) pairs the selectors name, checked to exist, in a stable order.
-async fn resolve(
+///
+/// # Errors
+/// Unknown databases or collections, Milvus failures.
+pub async fn resolve(
     client: &MilvusClient,
     selectors: &[Selector],
 ) -> Result<Vec<(String, String)>, Error> {

@@ -14,6 +14,7 @@
 //! - [`create`]: the `create` flow: flush, discover segment binlogs, copy, write the meta.
 //! - [`restore`]: the `restore` flow: create collections, stage binlogs, import, verify.
 //! - [`seed`]: sample collections with generated rows in a real Milvus (demos, CI, tests).
+//! - [`migrate`]: the one-command migration: create on A, copy, restore on B, verify.
 //! - [`error`]: the crate's public error enum.
 //!
 //! Library code never prints; progress goes through [`copy::CopyObserver`] and results come back
@@ -24,6 +25,7 @@ pub mod config;
 pub mod copy;
 pub mod create;
 pub mod error;
+pub mod migrate;
 pub mod milvus;
 pub mod restore;
 pub mod seed;

@@ -521,6 +521,7 @@ impl Ctx<'_> {
                 .map_err(self.step_err(t, "CreateDatabase", None))?;
         }
         if self.req.drop_existing {
+            self.settle_imports(&c, t).await?;
             c.drop_collection(&t.name)
                 .await
                 .map_err(self.step_err(t, "DropCollection", None))?;
@@ -546,6 +547,42 @@ impl Ctx<'_> {
             );
         }
         result
+    }
+
+    /// Waits until no import into the target is in flight. A restore killed mid-import leaves
+    /// its job running in Milvus; dropping the collection under it keeps Milvus 2.3's DataNode
+    /// busy until the job expires (15 min), blocking every later import. Bounded wait.
+    async fn settle_imports(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
+        use common::ImportState as S;
+        let deadline = Instant::now() + Duration::from_secs(900);
+        let mut told = false;
+        loop {
+            let tasks = match c.list_import_tasks(&t.name).await {
+                Ok(tasks) => tasks,
+                Err(e) if e.is_collection_not_found() => return Ok(()),
+                Err(e) => return Err(self.step_err(t, "ListImportTasks", None)(e)),
+            };
+            let busy = tasks
+                .iter()
+                .filter(|st| {
+                    matches!(
+                        S::try_from(st.state),
+                        Ok(S::ImportPending | S::ImportStarted | S::ImportPersisted)
+                    )
+                })
+                .count();
+            if busy == 0 || Instant::now() > deadline {
+                return Ok(());
+            }
+            if !told {
+                self.observer.step(&format!(
+                    "waiting for {busy} import job(s) of an earlier run into `{}.{}` to end                      before replacing it",
+                    t.db, t.name
+                ));
+                told = true;
+            }
+            tokio::time::sleep(POLL * 2).await;
+        }
     }
 
     async fn restore_into(

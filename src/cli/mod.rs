@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use milvus_migrate::config::{self, Profile, TransferOptions};
 use milvus_migrate::copy::CopyReport;
 use milvus_migrate::create::{CreateRequest, Selector};
+use milvus_migrate::migrate::MigrateRequest;
 use milvus_migrate::restore::{Naming, RestoreRequest};
 use milvus_migrate::transfer::{self, CopyRequest, CopyTarget, Session};
 
@@ -43,6 +44,8 @@ pub enum Command {
     Create(Box<CreateArgs>),
     /// Restore a backup into a Milvus: create the collections, import, verify.
     Restore(Box<RestoreArgs>),
+    /// Migrate collections from Milvus A to Milvus B: create, copy, restore, verify.
+    Migrate(Box<MigrateArgs>),
     /// Create a sample collection with generated rows in a Milvus (demos, CI, tests).
     Seed(SeedArgs),
 }
@@ -102,6 +105,69 @@ pub struct CreateArgs {
         value_delimiter = ','
     )]
     pub databases: Vec<String>,
+    #[command(flatten)]
+    pub run: RunFlags,
+    #[command(flatten)]
+    pub transfer: TransferFlags,
+}
+
+/// `migrate` arguments.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Source profile: Milvus A, its storage and backup store (milvus-backup backup.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Target profile: Milvus B, its storage and backup store.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+    /// Collection: `coll`, `db.coll` or `db.*`; repeatable or comma-separated.
+    #[arg(
+        short = 'c',
+        long = "collection",
+        value_name = "COLL",
+        value_delimiter = ','
+    )]
+    pub collections: Vec<String>,
+    /// Whole database; repeatable.
+    #[arg(
+        short = 'd',
+        long = "database",
+        value_name = "DB",
+        value_delimiter = ','
+    )]
+    pub databases: Vec<String>,
+    /// Backup name. Default: derived from the request, so rerunning the same command resumes.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Append a suffix to every target collection name.
+    #[arg(short = 's', long, value_name = "SUFFIX", conflicts_with = "rename")]
+    pub suffix: Option<String>,
+    /// Rename: `old:new`, `db1.old:db2.new`, `db1.*:db2.*`.
+    #[arg(short = 'r', long, value_name = "MAP")]
+    pub rename: Vec<String>,
+    /// Recreate the indexes on B (the default; kept for symmetry with `restore`).
+    #[arg(long, overrides_with = "no_rebuild_index")]
+    pub rebuild_index: bool,
+    /// Do not recreate indexes on B (then B cannot be loaded, and rows are checked by the
+    /// import counts only).
+    #[arg(long)]
+    pub no_rebuild_index: bool,
+    /// Load the collections on B (the default: needed to verify by count(*)).
+    #[arg(long, overrides_with = "no_load")]
+    pub load: bool,
+    /// Do not load on B (rows are then checked by the import counts only).
+    #[arg(long)]
+    pub no_load: bool,
+    /// Replace target collections that already exist on B.
+    #[arg(long)]
+    pub drop_existing: bool,
+    /// Keep the backup on A and its copy on B (default: removed after a verified restore).
+    #[arg(long)]
+    pub keep_backup: bool,
+    /// Stream A's binlogs straight into B's backup store: one copy instead of two, no backup
+    /// left on A.
+    #[arg(long)]
+    pub direct: bool,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
@@ -287,6 +353,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Check(args) => check(args).await,
         Command::Create(args) => create(*args).await,
         Command::Restore(args) => restore(*args).await,
+        Command::Migrate(args) => migrate(*args).await,
         Command::Seed(args) => seed(args).await,
     }
 }
@@ -380,17 +447,85 @@ async fn create(args: CreateArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+fn naming(suffix: &Option<String>, rename: &[String]) -> Result<Naming> {
+    Ok(match (suffix, rename.is_empty()) {
+        (Some(s), _) => Naming::Suffix(s.clone()),
+        (None, false) => Naming::parse_rename(rename)?,
+        (None, true) => Naming::Same,
+    })
+}
+
+async fn migrate(args: MigrateArgs) -> Result<u8> {
+    let from = load(&args.from)?;
+    let to = load(&args.to)?;
+    let progress = progress::Progress::start(progress::Mode::detect(args.run.quiet));
+    let rebuild_index = !args.no_rebuild_index;
+    let result = milvus_migrate::migrate::migrate(
+        MigrateRequest {
+            from,
+            to,
+            name: args.name.clone(),
+            selectors: selectors(&args.collections, &args.databases)?,
+            naming: naming(&args.suffix, &args.rename)?,
+            rebuild_index,
+            load: rebuild_index && !args.no_load,
+            drop_existing: args.drop_existing,
+            keep_backup: args.keep_backup,
+            direct: args.direct,
+            overrides: args.transfer.options(),
+            state_dir: args.run.state_dir(),
+        },
+        progress.clone(),
+    )
+    .await;
+    progress.finish();
+    let r = result?;
+    if args.run.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(EXIT_OK);
+    }
+    let opt = |v: Option<u64>| v.map_or("-".to_string(), |n| n.to_string());
+    println!("migration {} done in {:.1}s", r.name, r.duration_secs);
+    let w = r
+        .collections
+        .iter()
+        .map(|c| c.source.len().max(c.target.len()))
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    println!(
+        "  {:w$}  {:w$}  {:>10}  {:>10}  {:>10}  verified",
+        "source (A)", "target (B)", "rows on A", "rows on B", "imported"
+    );
+    for c in &r.collections {
+        println!(
+            "  {:w$}  {:w$}  {:>10}  {:>10}  {:>10}  {}",
+            c.source,
+            c.target,
+            opt(c.rows_a),
+            opt(c.rows_b),
+            c.rows_imported,
+            if c.verified { "yes" } else { "no (not loaded)" }
+        );
+    }
+    for p in &r.phases {
+        println!("  {:8} {:7.1}s  {}", p.phase, p.secs, p.note);
+    }
+    println!(
+        "  moved {:.1} MiB between stores, {:.1} MiB/s overall",
+        r.bytes_moved as f64 / 1048576.0,
+        r.throughput_mib_s
+    );
+    Ok(EXIT_OK)
+}
+
 async fn restore(args: RestoreArgs) -> Result<u8> {
     let profile = load(&args.config)?;
     let backup_storage = match &args.from {
         Some(path) => load(path)?.backup_storage,
         None => profile.backup_storage.clone(),
     };
-    let naming = match (&args.suffix, args.rename.is_empty()) {
-        (Some(s), _) => Naming::Suffix(s.clone()),
-        (None, false) => Naming::parse_rename(&args.rename)?,
-        (None, true) => Naming::Same,
-    };
+    let naming = naming(&args.suffix, &args.rename)?;
     let progress = progress::Progress::start(progress::Mode::detect(args.run.quiet));
     let result = milvus_migrate::restore::restore(
         RestoreRequest {

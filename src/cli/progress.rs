@@ -75,9 +75,19 @@ impl Progress {
                     let started = Instant::now();
                     let mut tick = tokio::time::interval(every);
                     tick.tick().await;
+                    let mut last = None;
                     loop {
                         tick.tick().await;
-                        eprintln!("{}", line(&c, started.elapsed()));
+                        // Only while something moves: flows wait on Milvus between copies.
+                        let now = (
+                            c.bytes_done.load(Ordering::Relaxed),
+                            c.objects_done.load(Ordering::Relaxed),
+                            c.retries.load(Ordering::Relaxed),
+                        );
+                        if last != Some(now) {
+                            eprintln!("{}", line(&c, started.elapsed()));
+                            last = Some(now);
+                        }
                     }
                 }))
             }
@@ -154,6 +164,12 @@ fn line(c: &Counters, elapsed: Duration) -> String {
 impl CopyObserver for Progress {
     fn planned(&self, s: &PlanSummary) {
         let c = &self.counters;
+        // A flow runs several copies one after the other: each starts from zero.
+        c.objects_done.store(0, Ordering::Relaxed);
+        c.bytes_done.store(0, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_position(0);
+        }
         c.objects_total
             .store(s.objects_total - s.objects_skipped, Ordering::Relaxed);
         c.bytes_total

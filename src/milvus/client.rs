@@ -102,6 +102,7 @@ reply!(
     pb::GetPersistentSegmentInfoResponse,
     pb::ImportResponse,
     pb::GetImportStateResponse,
+    pb::ListImportTasksResponse,
     pb::DescribeIndexResponse,
     pb::GetLoadingProgressResponse,
     pb::GetLoadStateResponse,
@@ -754,6 +755,30 @@ impl MilvusClient {
             s.get_import_state(pb::GetImportStateRequest { task }).await
         })
         .await
+    }
+
+    /// The import tasks of a collection (most recent first as the server returns them).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn list_import_tasks(
+        &self,
+        collection: &str,
+    ) -> Result<Vec<pb::GetImportStateResponse>, MilvusError> {
+        let db = self.db.clone();
+        self.call("ListImportTasks", |mut s| {
+            let db = db.clone();
+            async move {
+                s.list_import_tasks(pb::ListImportTasksRequest {
+                    collection_name: collection.to_string(),
+                    limit: 0,
+                    db_name: db,
+                })
+                .await
+            }
+        })
+        .await
+        .map(|r| r.tasks)
     }
 
     /// Creates an index.

@@ -26,37 +26,72 @@ fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Why a management call failed.
+enum CallError {
+    /// The endpoint does not exist on this Milvus (HTTP 404: releases before the API).
+    Missing,
+    /// Anything else.
+    Failed(String),
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> Result<(), String> {
-    let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
+    call(client, url).await.map_err(|e| match e {
+        CallError::Missing => "HTTP 404".to_string(),
+        CallError::Failed(m) => m,
+    })
+}
+
+async fn call(client: &reqwest::Client, url: &str) -> Result<(), CallError> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| CallError::Failed(e.to_string()))?;
     let status = resp.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(CallError::Missing);
+    }
     let body = resp.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(format!("HTTP {status}: {}", body.trim()));
+        return Err(CallError::Failed(format!("HTTP {status}: {}", body.trim())));
     }
     // Milvus answers {"msg": "OK"} or a JSON status; anything with a non-zero code fails.
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
         && let Some(code) = v.get("code").and_then(serde_json::Value::as_i64)
         && code != 0
     {
-        return Err(format!("Milvus answered {}", body.trim()));
+        return Err(CallError::Failed(format!(
+            "Milvus answered {}",
+            body.trim()
+        )));
     }
     Ok(())
 }
 
 impl GcPause {
-    /// Pauses GC at `endpoint` (e.g. `http://localhost:9091`).
+    /// Pauses GC at `endpoint` (e.g. `http://localhost:9091`). `Ok(None)` when this Milvus
+    /// has no such API (2.3 answers 404): nothing to pause or resume.
     ///
     /// # Errors
     /// A message saying why the pause failed; callers warn and go on.
-    pub async fn start(endpoint: &str) -> Result<GcPause, String> {
+    pub async fn start(endpoint: &str) -> Result<Option<GcPause>, String> {
         let endpoint = endpoint.trim_end_matches('/').to_string();
         let client = client();
         let url = format!(
             "{endpoint}/management/datacoord/garbage_collection/pause?pause_seconds={PAUSE_SECS}"
         );
-        get(&client, &url)
-            .await
-            .map_err(|e| format!("cannot pause garbage collection at {endpoint}: {e}"))?;
+        match call(&client, &url).await {
+            Ok(()) => {}
+            Err(CallError::Missing) => {
+                tracing::info!("{endpoint} has no garbage-collection pause API; not pausing");
+                return Ok(None);
+            }
+            Err(CallError::Failed(e)) => {
+                return Err(format!(
+                    "cannot pause garbage collection at {endpoint}: {e}"
+                ));
+            }
+        }
         let renew = {
             let client = client.clone();
             tokio::spawn(async move {
@@ -68,11 +103,11 @@ impl GcPause {
                 }
             })
         };
-        Ok(GcPause {
+        Ok(Some(GcPause {
             endpoint,
             client,
             renew,
-        })
+        }))
     }
 
     /// Resumes GC.

@@ -10,7 +10,7 @@ use crate::BIN;
 use crate::support::milvus::{Side, Stack};
 
 /// Runs the binary to the end (these tests are synchronous: Milvus sets their pace).
-fn run(args: &[&str]) -> std::process::Output {
+pub fn run(args: &[&str]) -> std::process::Output {
     std::process::Command::new(BIN)
         .args(args)
         .env_remove("AWS_CA_BUNDLE")
@@ -21,7 +21,7 @@ fn run(args: &[&str]) -> std::process::Output {
 
 /// A fresh scratch directory with the two profiles: A's backups in bucket-a/backup (the seed
 /// scenario), B's in bucket-b/backup.
-fn profiles(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+pub fn profiles(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let stack = Stack::get();
     let a = stack.profile(Side::A, dir, "a.yaml", &stack.store_a.bucket, "backup", "");
     let b = stack.profile(Side::B, dir, "b.yaml", &stack.store_b.bucket, "backup", "");
@@ -29,7 +29,7 @@ fn profiles(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 /// Runs the binary with `args`, expecting success; returns stdout parsed as JSON.
-fn run_json(args: &[&str]) -> Value {
+pub fn run_json(args: &[&str]) -> Value {
     let out = run(args);
     assert!(
         out.status.success(),
@@ -43,7 +43,7 @@ fn run_json(args: &[&str]) -> Value {
 }
 
 /// Runs the binary expecting exit code 2; returns stderr.
-fn run_fatal(args: &[&str]) -> String {
+pub fn run_fatal(args: &[&str]) -> String {
     let out = run(args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(
@@ -56,7 +56,7 @@ fn run_fatal(args: &[&str]) -> String {
 }
 
 /// A name no earlier run on the same (possibly long-lived) stack has used.
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -87,7 +87,7 @@ fn staged_files(bucket_dir: &Path) -> usize {
         .sum()
 }
 
-fn seed(profile: &Path, coll: &str, extra: &[&str]) -> Value {
+pub fn seed(profile: &Path, coll: &str, extra: &[&str]) -> Value {
     let p = profile.to_str().unwrap();
     let mut args = vec![
         "seed",
@@ -102,7 +102,7 @@ fn seed(profile: &Path, coll: &str, extra: &[&str]) -> Value {
     run_json(&args)
 }
 
-fn counts_of(report: &Value) -> (u64, Value) {
+pub fn counts_of(report: &Value) -> (u64, Value) {
     (
         report["expected_rows"].as_u64().expect("expected_rows"),
         report["per_partition"].clone(),
