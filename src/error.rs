@@ -7,6 +7,7 @@ use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::copy::{CopyError, Retryable};
 use crate::create::CreateError;
+use crate::migrate::PhaseError;
 use crate::milvus::MilvusError;
 use crate::restore::RestoreError;
 use crate::seed::SeedError;
@@ -37,6 +38,9 @@ pub enum Error {
     /// `create` could not finish.
     #[error(transparent)]
     Create(#[from] CreateError),
+    /// A phase of `migrate` failed.
+    #[error(transparent)]
+    Phase(#[from] PhaseError),
     /// `restore` could not finish.
     #[error(transparent)]
     Restore(#[from] RestoreError),
@@ -58,6 +62,7 @@ impl Error {
                 CreateError::Incomplete { .. } | CreateError::FlushTimeout { .. } => true,
                 _ => false,
             },
+            Self::Phase(e) => e.is_retryable(),
             Self::Restore(e) => matches!(
                 e,
                 RestoreError::Step {

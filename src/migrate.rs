@@ -29,6 +29,36 @@ use crate::restore::{self, Naming, RestoreError, RestoreReport, RestoreRequest};
 use crate::storage::{StorageErrorKind, Store, layout};
 use crate::transfer::{self, CopyRequest, CopyTarget, Session};
 
+/// A failure of one phase of a migration: the phase, then the underlying error (which names
+/// the collection and the store or Milvus it was talking to).
+#[derive(Debug, thiserror::Error)]
+#[error("migrate, phase {phase}: {source}")]
+pub struct PhaseError {
+    /// `preflight`, `create`, `copy`, `restore` or `cleanup`.
+    pub phase: &'static str,
+    /// What went wrong.
+    #[source]
+    pub source: Box<Error>,
+}
+
+impl PhaseError {
+    /// Whether running the same command again may succeed unchanged.
+    pub fn is_retryable(&self) -> bool {
+        self.source.is_retryable()
+    }
+}
+
+/// Tags an error with its phase.
+fn in_phase<T>(phase: &'static str, r: Result<T, Error>) -> Result<T, Error> {
+    r.map_err(|e| match e {
+        Error::Phase(p) => Error::Phase(p),
+        e => Error::Phase(PhaseError {
+            phase,
+            source: Box::new(e),
+        }),
+    })
+}
+
 /// A `migrate` request.
 #[derive(Debug, Clone)]
 pub struct MigrateRequest {
@@ -171,6 +201,17 @@ pub async fn migrate(
     req: MigrateRequest,
     observer: Arc<dyn CopyObserver>,
 ) -> Result<MigrateReport, Error> {
+    let mut phase = "preflight";
+    let r = run(&req, &observer, &mut phase).await;
+    in_phase(phase, r)
+}
+
+async fn run(
+    req: &MigrateRequest,
+    observer: &Arc<dyn CopyObserver>,
+    phase_now: &mut &'static str,
+) -> Result<MigrateReport, Error> {
+    let observer = Arc::clone(observer);
     let started = Instant::now();
     let mut phases = Vec::new();
 
@@ -181,7 +222,7 @@ pub async fn migrate(
     let sources = create::resolve(&a, &req.selectors).await?;
     let name = match &req.name {
         Some(n) => n.clone(),
-        None => default_name(&req, &sources),
+        None => default_name(req, &sources),
     };
     layout::validate_backup_name(&name).map_err(RestoreError::BadRequest)?;
     let session = Session::new(req.to.transfer(&req.overrides)?);
@@ -208,6 +249,7 @@ pub async fn migrate(
     }
 
     // Phase 1: the backup on A (or, direct, in B's backup store).
+    *phase_now = "create";
     let t = Instant::now();
     let mut source_profile = req.from.clone();
     if req.direct {
@@ -258,6 +300,7 @@ pub async fn migrate(
     };
 
     // Phase 2: A's backup store -> B's backup store.
+    *phase_now = "copy";
     let t = Instant::now();
     let same_place = a_backup.same_bucket_as(&b_backup) && a_dir == b_dir;
     let copy_report = if same_place {
@@ -302,6 +345,7 @@ pub async fn migrate(
     };
 
     // Phase 3: restore on B, recording which targets this migration is restoring.
+    *phase_now = "restore";
     let t = Instant::now();
     for (db, coll) in &sources {
         let (tdb, tname) = req.naming.target(db, coll);
@@ -354,6 +398,7 @@ pub async fn migrate(
     });
 
     // Phase 4: the intermediate copies.
+    *phase_now = "cleanup";
     let t = Instant::now();
     if req.keep_backup {
         phases.push(PhaseTime {
