@@ -75,16 +75,22 @@ EOF
 profile A >"$WORK/a.yaml"
 profile B >"$WORK/b.yaml"
 R="$WORK/results"
+# s3s-fs names a multipart upload's side file after the base64 of bucket and key, so keys longer
+# than ~130 bytes fail there in multipart ("File name too long"); backup keys are ~150. Both
+# tools therefore upload objects up to 256 MiB in one PUT here (real S3 and MinIO have no such
+# limit; the copier benchmark measures multipart).
+PUT_LIMIT=256MiB
 STATE="$WORK/state"
 rm -rf "$STATE"
 
 log "seeding bench ($ROWS rows x $DIM-d, partitions p1,p2, deletes) on A"
 "$BIN" seed --config "$WORK/a.yaml" -c bench --rows "$ROWS" --dim "$DIM" --partitions p1,p2 \
-    --delete-every 100 --drop-existing --json -q >"$R/seed.json"
+    --delete-every 100 --drop-existing --json >"$R/seed.json"
 
 TAG="b$(date +%s)"
 log "separate steps: create on A"
-"$BIN" create --config "$WORK/a.yaml" -c bench -n "sep_$TAG" --json -q --state-dir "$STATE" >"$R/create.json"
+"$BIN" create --config "$WORK/a.yaml" -c bench -n "sep_$TAG" --json -q --state-dir "$STATE" \
+    --multipart-threshold "$PUT_LIMIT" --max-buffer-memory 768MiB >"$R/create.json"
 
 log "separate steps: rclone copy of the backup A -> B"
 export RCLONE_CONFIG="$WORK/rclone.conf"
@@ -98,17 +104,17 @@ export RCLONE_CONFIG_B_ACCESS_KEY_ID=$MM_STORE_B_ACCESS_KEY RCLONE_CONFIG_B_SECR
 t0=$(date +%s.%N)
 # From the bucket root with --include (s3s-fs answers HEAD of a "directory" with 500).
 rclone copy "A:$MM_STORE_A_BUCKET" "B:$MM_STORE_B_BUCKET" --include "/backup/sep_$TAG/**" \
-    --transfers 32 --checkers 32 --s3-chunk-size 16M --s3-upload-cutoff 32M --disable ListR
+    --transfers 32 --checkers 32 --s3-chunk-size 16M --s3-upload-cutoff 256M --disable ListR
 t1=$(date +%s.%N)
 echo "{\"secs\": $(python3 -c "print($t1 - $t0)")}" >"$R/rclone.json"
 
 log "separate steps: restore on B"
 "$BIN" restore --config "$WORK/b.yaml" -n "sep_$TAG" -s _sep --rebuild-index --load --drop-existing \
-    --json -q --state-dir "$STATE" >"$R/restore.json"
+    --json -q --state-dir "$STATE" --multipart-threshold "$PUT_LIMIT" --max-buffer-memory 768MiB >"$R/restore.json"
 
 log "milvus-migrate migrate A -> B"
 "$BIN" migrate --from "$WORK/a.yaml" --to "$WORK/b.yaml" -c bench --suffix _mig --drop-existing \
-    -n "mig_$TAG" --json -q --state-dir "$STATE" >"$R/migrate.json"
+    -n "mig_$TAG" --json -q --state-dir "$STATE" --multipart-threshold "$PUT_LIMIT" --max-buffer-memory 768MiB >"$R/migrate.json"
 
 python3 - "$R" <<'EOF'
 import json, sys, os
