@@ -597,7 +597,12 @@ async fn discover(
     let rows = if load_state == "Loaded" {
         let total = c.count(name, &[]).await.map_err(step("Query count(*)"))?;
         let mut per = BTreeMap::new();
-        for (p, _) in &partitions {
+        // Partition-key collections refuse queries naming partitions: the total only.
+        let partition_key = desc
+            .schema
+            .as_ref()
+            .is_some_and(|s| s.fields.iter().any(|f| f.is_partition_key));
+        for (p, _) in partitions.iter().filter(|_| !partition_key) {
             let n = c
                 .count(name, std::slice::from_ref(p))
                 .await

@@ -116,6 +116,9 @@ pub struct SeedSpec {
     pub dim: u32,
     /// Partitions besides `_default`; rows go round-robin over `_default` and these.
     pub partitions: Vec<String>,
+    /// When > 0: `tag` is a partition key and the collection has this many partitions
+    /// (Milvus routes rows by hash; `partitions` must then be empty).
+    pub partition_key: u32,
     /// Enable the dynamic field and give every row one dynamic key `extra_<i % 3>`.
     pub dynamic: bool,
     /// 0: no deletes; else delete the rows whose number is a multiple of it, after inserting
@@ -145,6 +148,7 @@ impl Default for SeedSpec {
             rows: 10_000,
             dim: 128,
             partitions: Vec::new(),
+            partition_key: 0,
             dynamic: false,
             delete_every: 0,
             shards: 1,
@@ -176,6 +180,13 @@ impl SeedSpec {
         }
         if self.shards < 1 {
             return bad(format!("shards must be at least 1, got {}", self.shards));
+        }
+        if self.partition_key > 0 && !self.partitions.is_empty() {
+            return bad(
+                "a partition-key collection gets its partitions from Milvus: give \
+                        --partition-key or --partitions, not both"
+                    .into(),
+            );
         }
         if self.load && !self.index {
             return bad("loading needs an index on `vec`: drop --no-index or add --no-load".into());
@@ -368,6 +379,7 @@ pub async fn seed(client: &MilvusClient, spec: &SeedSpec) -> Result<SeedReport, 
         schema: sch.encode_to_vec(),
         shards_num: spec.shards,
         consistency_level: common::ConsistencyLevel::Bounded as i32,
+        num_partitions: i64::from(spec.partition_key),
         ..Default::default()
     })
     .await?;
@@ -390,7 +402,12 @@ pub async fn seed(client: &MilvusClient, spec: &SeedSpec) -> Result<SeedReport, 
                 .insert(pb::InsertRequest {
                     db_name: db.into(),
                     collection_name: name.into(),
-                    partition_name: part.clone(),
+                    // Partition-key collections route rows themselves.
+                    partition_name: if spec.partition_key > 0 {
+                        String::new()
+                    } else {
+                        part.clone()
+                    },
                     fields_data: columns(spec, part, &chunk, labels),
                     num_rows: chunk.len() as u32,
                     ..Default::default()
@@ -470,7 +487,13 @@ pub async fn seed(client: &MilvusClient, spec: &SeedSpec) -> Result<SeedReport, 
     }
 
     // Load and verify.
-    let expected = expected_counts(spec.rows, &parts, spec.delete_every);
+    // Partition-key collections: Milvus hashes rows to partitions and refuses per-partition
+    // queries, so only the total is known and checked.
+    let expected = if spec.partition_key > 0 {
+        BTreeMap::new()
+    } else {
+        expected_counts(spec.rows, &parts, spec.delete_every)
+    };
     let expected_rows = spec.rows - rows_deleted;
     let mut counted_rows = None;
     if spec.load {
@@ -611,6 +634,7 @@ pub fn collection_schema(spec: &SeedSpec, labels: bool) -> schema::CollectionSch
         field("score", DataType::Double, vec![]),
         field("meta", DataType::Json, vec![]),
     ];
+    fields[2].is_partition_key = spec.partition_key > 0;
     if labels {
         let mut f = field(
             "labels",
@@ -772,7 +796,11 @@ pub fn columns(spec: &SeedSpec, part: &str, rows: &[u64], labels: bool) -> Vec<s
             DataType::VarChar,
             "tag",
             Data::StringData(schema::StringArray {
-                data: vec![part.to_string(); rows.len()],
+                data: if spec.partition_key > 0 {
+                    rows.iter().map(|i| format!("t{}", i % 7)).collect()
+                } else {
+                    vec![part.to_string(); rows.len()]
+                },
             }),
         ),
         scalars(

@@ -721,6 +721,9 @@ pub struct SeedArgs {
     /// Partitions besides `_default`, e.g. p1,p2; rows are spread round-robin.
     #[arg(long, value_delimiter = ',', value_name = "P1,P2")]
     pub partitions: Vec<String>,
+    /// Make `tag` a partition key with N partitions (instead of --partitions).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub partition_key: u32,
     /// Enable the dynamic field and give every row a dynamic key.
     #[arg(long)]
     pub dynamic: bool,
@@ -764,6 +767,7 @@ async fn seed(args: SeedArgs) -> Result<u8> {
         rows: args.rows,
         dim: args.dim,
         partitions: args.partitions,
+        partition_key: args.partition_key,
         dynamic: args.dynamic,
         delete_every: args.delete_every,
         shards: args.shards,

@@ -299,3 +299,37 @@ fn a_backup_kept_in_a_local_directory_seeds_b() {
     assert_eq!(c["verified"], true, "{report}");
     assert!(c["staged_objects"].as_u64().unwrap() > 0);
 }
+
+/// Regression: counting per partition is refused on partition-key collections; their backup
+/// records the total only. Also a rename into a database that does not exist on B yet.
+#[test]
+fn partition_key_collection_migrates_into_another_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("mg_pkey");
+    let seeded = seed(
+        Path::new(a),
+        &coll,
+        &[
+            "--rows",
+            "3000",
+            "--dim",
+            "8",
+            "--partition-key",
+            "4",
+            "--varchar-pk",
+            "--dynamic",
+            "--delete-every",
+            "5",
+        ],
+    );
+    let expected = counts_of(&seeded).0;
+    let db = unique("mgdb");
+    let rename = format!("{coll}:{db}.{coll}");
+    let report = run_json(&[
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--rename", &rename, "--json",
+    ]);
+    assert_verified(&report, expected);
+    assert_eq!(report["collections"][0]["target"], format!("{db}.{coll}"));
+}
