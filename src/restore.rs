@@ -612,12 +612,10 @@ impl Ctx<'_> {
         if self.req.rebuild_index {
             self.rebuild_indexes(c, t).await?;
         }
-        if self.req.load {
-            self.load(c, t).await?;
-        }
+        let loaded = self.req.load && self.load(c, t).await?;
         let index_load_secs = il_started.elapsed().as_secs_f64();
 
-        let (rows, expected, verified) = self.verify(c, t, rows_imported).await?;
+        let (rows, expected, verified) = self.verify(c, t, rows_imported, loaded).await?;
         let staged_objects = staged.as_ref().map_or(0, |r| r.objects_total);
         let staged_bytes = staged.as_ref().map_or(0, |r| r.bytes_copied);
         Ok((
@@ -1026,7 +1024,39 @@ impl Ctx<'_> {
         }
     }
 
-    async fn load(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
+    /// Loads the collection; `false` when it cannot be loaded because a vector field has no
+    /// index (the source had none and none was rebuilt): rows are then checked by the imports.
+    async fn load(&self, c: &MilvusClient, t: &Task<'_>) -> Result<bool, Error> {
+        let indexed: Vec<String> = c
+            .describe_index(&t.name)
+            .await
+            .map_err(self.step_err(t, "DescribeIndex", None))?
+            .into_iter()
+            .map(|d| d.field_name)
+            .collect();
+        let unindexed: Vec<&str> = t
+            .source
+            .schema
+            .iter()
+            .flat_map(|s| s.fields.iter())
+            .filter(|f| (100..200).contains(&f.data_type.0) && !indexed.contains(&f.name))
+            .map(|f| f.name.as_str())
+            .collect();
+        if !unindexed.is_empty() {
+            self.observer.step(&format!(
+                "not loading `{}.{}`: vector field(s) {} have no index ({}); rows are checked \
+                 by the import counts",
+                t.db,
+                t.name,
+                unindexed.join(", "),
+                if self.req.rebuild_index {
+                    "the backup records none"
+                } else {
+                    "--rebuild-index not given"
+                }
+            ));
+            return Ok(false);
+        }
         self.observer
             .step(&format!("loading `{}.{}`", t.db, t.name));
         c.load_collection(&t.name)
@@ -1039,7 +1069,7 @@ impl Ctx<'_> {
                 None,
             ))?;
             if p >= 100 {
-                return Ok(());
+                return Ok(true);
             }
             tokio::time::sleep(POLL).await;
         }
@@ -1052,12 +1082,13 @@ impl Ctx<'_> {
         c: &MilvusClient,
         t: &Task<'_>,
         rows_imported: u64,
+        loaded: bool,
     ) -> Result<(Option<u64>, Option<u64>, bool), Error> {
         let src = t.source;
         let recorded = self
             .ours
             .and_then(|m| m.rows_of(&src.db_name, &src.collection_name));
-        let loaded = self.req.load || c.loading_progress(&t.name).await.unwrap_or(0) >= 100;
+        let loaded = loaded || c.loading_progress(&t.name).await.unwrap_or(0) >= 100;
         let mismatch = |what: String, got: u64, expected: u64| -> Error {
             RestoreError::CountMismatch {
                 db: t.db.clone(),
@@ -1069,6 +1100,11 @@ impl Ctx<'_> {
             .into()
         };
         if !loaded {
+            // Without count(*): the imports' rows cannot exceed the backed-up segments' rows.
+            let segment_rows: u64 = src.segments().map(|s| s.num_of_rows.max(0) as u64).sum();
+            if rows_imported > segment_rows {
+                return Err(mismatch("the import".into(), rows_imported, segment_rows));
+            }
             return Ok((None, recorded.map(|r| r.rows), false));
         }
         let count = c
