@@ -398,10 +398,9 @@ mod tests {
         assert!(err.contains("lacks MM_MILVUS_A_ADDRESS"), "{err}");
     }
 
-    /// Smoke test of the real stack (starts it unless MM_TEST_STACK names a running one):
-    /// `cargo test --test it milvus_stack_is_healthy -- --ignored`
+    /// The real stack is up: both Milvus healthy, each with its bucket in its own store
+    /// (starts it unless MM_TEST_STACK names a running one).
     #[test]
-    #[ignore = "starts two real Milvus; run with --ignored"]
     fn milvus_stack_is_healthy() {
         let st = Stack::get();
         for side in [Side::A, Side::B] {
