@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::milvus::proto::{common, milvus as pb};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, convert, gc::GcPause};
 use crate::storage::layout;
-use crate::storage::{ObjectInfo, StorageErrorKind, Store};
+use crate::storage::{ObjectInfo, Store};
 use crate::transfer::Session;
 
 /// Errors of `create` that are not errors of a store or of Milvus.
@@ -214,18 +214,12 @@ pub async fn create(
     let backup_dir = layout::backup_dir(&profile.backup_storage.root_path, &req.name);
     let location = format!("{} {backup_dir}/", backup_store.name());
 
-    let retry = session.copy_config().retry.preflight();
-    let meta_key = layout::join(&[&backup_dir, layout::BACKUP_META]);
-    match retry.run(|_| backup_store.head(&meta_key), |_, _| {}).await {
-        Ok(_) => {
-            return Err(CreateError::Exists {
-                name: req.name.clone(),
-                location,
-            }
-            .into());
+    if session.backup_complete(&backup_store, &backup_dir).await? {
+        return Err(CreateError::Exists {
+            name: req.name.clone(),
+            location,
         }
-        Err(e) if e.kind() == StorageErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+        .into());
     }
 
     observer.step(&format!(
@@ -299,7 +293,7 @@ async fn back_up(
             let observer = Arc::clone(observer);
             async move {
                 observer.step(&format!("flushing and listing `{db}.{name}`"));
-                discover(&c, &db, &name, milvus_store, &root, backup_dir).await
+                discover(&c, &db, &name, milvus_store, &root).await
             }
         })
         .buffered(parallel)
@@ -349,7 +343,7 @@ async fn back_up(
 
     observer.step("writing the backup meta");
     let mut info = BackupInfo {
-        id: backup_id(&req.name),
+        id: backup_id(),
         name: req.name.clone(),
         milvus_version: client.version().raw.clone(),
         collection_backups: discovered.iter().map(|d| d.info.clone()).collect(),
@@ -432,19 +426,9 @@ fn database_backups(targets: &[(String, String)]) -> Vec<backup::DatabaseBackupI
         .collect()
 }
 
-/// A backup id in the shape milvus-backup uses (a UUID), derived from the name and the time.
-fn backup_id(name: &str) -> String {
-    let mut h = crate::copy::checksum::Hasher::default();
-    h.update(name.as_bytes());
-    h.update(
-        &std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-            .to_le_bytes(),
-    );
-    h.update(&rand::random::<u64>().to_le_bytes());
-    let x = crate::copy::checksum::md5_hex(&h.finish());
+/// A backup id in the shape milvus-backup uses: a random (version 4) UUID.
+fn backup_id() -> String {
+    let x = format!("{:032x}", rand::random::<u128>());
     format!(
         "{}-{}-4{}-a{}-{}",
         &x[0..8],
@@ -526,7 +510,6 @@ async fn discover(
     name: &str,
     store: &Store,
     root: &str,
-    backup_dir: &str,
 ) -> Result<Discovered, Error> {
     let step = |step: &'static str| {
         move |source: MilvusError| CreateError::Milvus {
@@ -625,7 +608,7 @@ async fn discover(
     let mut objects = Vec::new();
     let mut bytes = 0u64;
     for s in &segments {
-        let (seg, objs) = segment_files(store, root, backup_dir, db, name, s).await?;
+        let (seg, objs) = segment_files(store, root, db, name, s).await?;
         for o in &objs {
             bytes += o.1.size;
         }
@@ -719,7 +702,6 @@ fn index_info(d: &pb::IndexDescription) -> backup::IndexInfo {
 async fn segment_files(
     store: &Store,
     root: &str,
-    backup_dir: &str,
     db: &str,
     collection: &str,
     s: &pb::PersistentSegmentInfo,
@@ -835,7 +817,6 @@ async fn segment_files(
         seg.deltalogs.push(deltas);
     }
     seg.size = seg.logs_size();
-    let _ = backup_dir;
     Ok((seg, objects))
 }
 
@@ -870,9 +851,9 @@ mod tests {
 
     #[test]
     fn backup_ids_look_like_uuids() {
-        let id = backup_id("x");
+        let id = backup_id();
         assert_eq!(id.len(), 36, "{id}");
         assert_eq!(id.matches('-').count(), 4);
-        assert_ne!(backup_id("x"), id);
+        assert_ne!(backup_id(), id);
     }
 }

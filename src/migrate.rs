@@ -154,7 +154,6 @@ fn state_key(dir: &str) -> String {
 
 /// The default backup name: `migrate_` and a hash of what is migrated where.
 fn default_name(req: &MigrateRequest, targets: &[(String, String)]) -> String {
-    let mut h = crate::copy::checksum::Hasher::default();
     let text = format!(
         "{}:{}\n{}:{}\n{:?}\n{:?}\n{}",
         req.from.milvus.address,
@@ -165,8 +164,7 @@ fn default_name(req: &MigrateRequest, targets: &[(String, String)]) -> String {
         req.naming,
         req.direct
     );
-    h.update(text.as_bytes());
-    let hex = crate::copy::checksum::md5_hex(&h.finish());
+    let hex = crate::copy::checksum::md5_hex_of(text.as_bytes());
     format!("migrate_{}", &hex[..16])
 }
 
@@ -182,15 +180,6 @@ async fn write_state(store: &Store, dir: &str, state: &MigrateState) -> Result<(
     let bytes = serde_json::to_vec(state).unwrap_or_default();
     store.put(&state_key(dir), bytes.into()).await?;
     Ok(())
-}
-
-async fn delete_prefix(store: &Store, prefix: &str) -> Result<u64, Error> {
-    let objects = store.list(prefix).await?;
-    let n = objects.len() as u64;
-    for o in objects {
-        store.delete(&o.key).await?;
-    }
-    Ok(n)
 }
 
 /// Runs `migrate`.
@@ -220,6 +209,14 @@ async fn run(
     let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
     let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
     let sources = create::resolve(&a, &req.selectors).await?;
+    // The collections as resolved on A, for both create and restore.
+    let resolved: Vec<Selector> = sources
+        .iter()
+        .map(|(db, c)| Selector::Collection {
+            db: db.clone(),
+            name: c.clone(),
+        })
+        .collect();
     let name = match &req.name {
         Some(n) => n.clone(),
         None => default_name(req, &sources),
@@ -257,10 +254,7 @@ async fn run(
     }
     let a_backup = session.open(&source_profile.backup_storage)?;
     let a_dir = layout::backup_dir(&source_profile.backup_storage.root_path, &name);
-    let complete = a_backup
-        .head(&layout::join(&[&a_dir, layout::BACKUP_META]))
-        .await
-        .is_ok();
+    let complete = session.backup_complete(&a_backup, &a_dir).await?;
     let create_report = if complete {
         observer.step(&format!("create: reusing the complete backup `{name}`"));
         phases.push(PhaseTime {
@@ -275,13 +269,7 @@ async fn run(
             CreateRequest {
                 profile: source_profile.clone(),
                 name: name.clone(),
-                selectors: sources
-                    .iter()
-                    .map(|(db, c)| Selector::Collection {
-                        db: db.clone(),
-                        name: c.clone(),
-                    })
-                    .collect(),
+                selectors: resolved.clone(),
                 overrides: req.overrides.clone(),
                 state_dir: req.state_dir.clone(),
             },
@@ -361,13 +349,7 @@ async fn run(
             profile: req.to.clone(),
             backup_storage: req.to.backup_storage.clone(),
             name: name.clone(),
-            selectors: sources
-                .iter()
-                .map(|(db, c)| Selector::Collection {
-                    db: db.clone(),
-                    name: c.clone(),
-                })
-                .collect(),
+            selectors: resolved,
             naming: req.naming.clone(),
             drop_existing: req.drop_existing || ours_to_redo,
             rebuild_index: req.rebuild_index,
@@ -411,9 +393,13 @@ async fn run(
         // The state file last: it must outlive every other trace of this run.
         let mut removed = 0;
         if !same_place {
-            removed += delete_prefix(&a_backup, &format!("{a_dir}/")).await?;
+            removed += session
+                .delete_prefix(&a_backup, &format!("{a_dir}/"))
+                .await?;
         }
-        removed += delete_prefix(&b_backup, &format!("{b_dir}/")).await?;
+        removed += session
+            .delete_prefix(&b_backup, &format!("{b_dir}/"))
+            .await?;
         b_backup.delete(&state_key(&b_dir)).await?;
         phases.push(PhaseTime {
             phase: "cleanup".into(),

@@ -296,6 +296,21 @@ struct Task<'a> {
     name: String,
 }
 
+impl Task<'_> {
+    /// A step on this collection failed for a reason retrying will not fix.
+    fn fail(&self, step: &'static str, segment: Option<i64>, message: String) -> Error {
+        RestoreError::Step {
+            db: self.db.clone(),
+            collection: self.name.clone(),
+            step,
+            segment,
+            message,
+            retryable: false,
+        }
+        .into()
+    }
+}
+
 /// Runs `restore`.
 ///
 /// # Errors
@@ -456,9 +471,7 @@ async fn check_targets(
 /// them. Short on purpose: binlog keys below it are already ~120 characters and some S3
 /// servers limit key or file-name lengths.
 fn temp_prefix(backup: &str, db: &str, collection: &str) -> String {
-    let mut h = crate::copy::checksum::Hasher::default();
-    h.update(format!("{backup}\n{db}\n{collection}").as_bytes());
-    let hex = crate::copy::checksum::md5_hex(&h.finish());
+    let hex = crate::copy::checksum::md5_hex_of(format!("{backup}\n{db}\n{collection}").as_bytes());
     format!("restore-temp-{}", &hex[..12])
 }
 
@@ -533,7 +546,8 @@ impl Ctx<'_> {
         let temp = temp_prefix(&self.req.name, &t.db, &t.name);
         let result = self.restore_into(&c, t, &temp).await;
         let staged_cleanup = !self.in_place && !self.req.profile.keep_temp_files;
-        if staged_cleanup && let Err(e) = self.remove_prefix(&temp).await {
+        if staged_cleanup && let Err(e) = self.session.delete_prefix(self.milvus_store, &temp).await
+        {
             tracing::warn!("cannot remove staged binlogs under `{temp}/`: {e}");
         }
         if result.is_err()
@@ -695,18 +709,14 @@ impl Ctx<'_> {
             })
             .collect();
         if !mismatched.is_empty() {
-            return Err(RestoreError::Step {
-                db: t.db.clone(),
-                collection: t.name.clone(),
-                step: "CreateCollection",
-                segment: None,
-                message: format!(
+            return Err(t.fail(
+                "CreateCollection",
+                None,
+                format!(
                     "field IDs differ from the source's, so the binlogs cannot be imported: {}",
                     mismatched.join("; ")
                 ),
-                retryable: false,
-            }
-            .into());
+            ));
         }
         if !partition_key {
             for p in &src.partition_backups {
@@ -785,26 +795,6 @@ impl Ctx<'_> {
             .into());
         }
         Ok(report)
-    }
-
-    async fn remove_prefix(&self, prefix: &str) -> Result<(), Error> {
-        let retry = self.session.copy_config().retry;
-        let objects = retry
-            .run(|_| self.milvus_store.list(prefix), |_, _| {})
-            .await?;
-        let results: Vec<Result<(), crate::storage::StorageError>> = futures::stream::iter(objects)
-            .map(|o| async move {
-                retry
-                    .run(|_| self.milvus_store.delete(&o.key), |_, _| {})
-                    .await
-            })
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        for r in results {
-            r?;
-        }
-        Ok(())
     }
 
     /// Imports every segment; returns the rows the jobs reported.
@@ -932,33 +922,25 @@ impl Ctx<'_> {
                 Ok(common::ImportState::ImportCompleted) => {
                     let got = st.row_count.max(0) as u64;
                     if expected > 0 && got == 0 {
-                        return Err(RestoreError::Step {
-                            db: t.db.clone(),
-                            collection: t.name.clone(),
-                            step: "Import",
+                        return Err(t.fail(
+                            "Import",
                             segment,
-                            message: format!(
+                            format!(
                                 "the import completed with 0 rows, {expected} expected: Milvus did \
                                  not find the binlogs (are they in its own bucket?)"
                             ),
-                            retryable: false,
-                        }
-                        .into());
+                        ));
                     }
                     return Ok(got);
                 }
                 Ok(
                     common::ImportState::ImportFailed | common::ImportState::ImportFailedAndCleaned,
                 ) => {
-                    return Err(RestoreError::Step {
-                        db: t.db.clone(),
-                        collection: t.name.clone(),
-                        step: "Import",
+                    return Err(t.fail(
+                        "Import",
                         segment,
-                        message: format!("import task {task} failed: {}", info("failed_reason")),
-                        retryable: false,
-                    }
-                    .into());
+                        format!("import task {task} failed: {}", info("failed_reason")),
+                    ));
                 }
                 _ => {}
             }
@@ -999,18 +981,14 @@ impl Ctx<'_> {
                 .iter()
                 .find(|d| d.state == common::IndexState::Failed as i32)
             {
-                return Err(RestoreError::Step {
-                    db: t.db.clone(),
-                    collection: t.name.clone(),
-                    step: "CreateIndex",
-                    segment: None,
-                    message: format!(
+                return Err(t.fail(
+                    "CreateIndex",
+                    None,
+                    format!(
                         "index `{}` failed: {}",
                         failed.index_name, failed.index_state_fail_reason
                     ),
-                    retryable: false,
-                }
-                .into());
+                ));
             }
             let done = all.iter().all(|d| {
                 d.state == common::IndexState::Finished as i32
@@ -1119,7 +1097,6 @@ impl Ctx<'_> {
             if count > segment_rows {
                 return Err(mismatch("the collection".into(), count, segment_rows));
             }
-            let _ = rows_imported;
             return Ok((Some(count), None, false));
         };
         if count != rec.rows {

@@ -116,6 +116,41 @@ impl Session {
         }
     }
 
+    /// Whether `dir` holds a complete backup: its `meta/backup_meta.json`, written last, exists.
+    ///
+    /// # Errors
+    /// A store failure other than "not found" (after the preflight retries).
+    pub async fn backup_complete(&self, store: &Store, dir: &str) -> Result<bool, Error> {
+        let meta = layout::join(&[dir, BACKUP_META]);
+        let retry = self.copy_config().retry.preflight();
+        match retry.run(|_| store.head(&meta), |_, _| {}).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == StorageErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes every object under `prefix`, 16 at a time, each delete retried; returns how
+    /// many were deleted.
+    ///
+    /// # Errors
+    /// The first listing or delete that failed for good.
+    pub async fn delete_prefix(&self, store: &Store, prefix: &str) -> Result<u64, Error> {
+        use futures::StreamExt;
+        let retry = self.copy_config().retry;
+        let objects = retry.run(|_| store.list(prefix), |_, _| {}).await?;
+        let n = objects.len() as u64;
+        let results: Vec<Result<(), crate::storage::StorageError>> = futures::stream::iter(objects)
+            .map(|o| async move { retry.run(|_| store.delete(&o.key), |_, _| {}).await })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+        Ok(n)
+    }
+
     /// The limits for [`copy::run`].
     pub fn limits(&self) -> Limits {
         Limits {
@@ -179,25 +214,21 @@ async fn ensure_backup_exists(
     name: &str,
     dir: &str,
 ) -> Result<(), Error> {
-    let retry = session.copy_config().retry.preflight();
-    let meta = layout::join(&[dir, BACKUP_META]);
-    match retry.run(|_| store.head(&meta), |_, _| {}).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == StorageErrorKind::NotFound => {
-            let available = retry
-                .run(|_| store.list_dirs(root), |_, _| {})
-                .await
-                .unwrap_or_default();
-            Err(TransferError::BackupNotFound {
-                store: store.name().to_string(),
-                root: root.to_string(),
-                name: name.to_string(),
-                available,
-            }
-            .into())
-        }
-        Err(e) => Err(e.into()),
+    if session.backup_complete(store, dir).await? {
+        return Ok(());
     }
+    let retry = session.copy_config().retry.preflight();
+    let available = retry
+        .run(|_| store.list_dirs(root), |_, _| {})
+        .await
+        .unwrap_or_default();
+    Err(TransferError::BackupNotFound {
+        store: store.name().to_string(),
+        root: root.to_string(),
+        name: name.to_string(),
+        available,
+    }
+    .into())
 }
 
 /// One step of a store probe and how it went.

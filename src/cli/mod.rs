@@ -297,19 +297,8 @@ pub struct CopyArgs {
     /// Replace a different backup of that name at the destination.
     #[arg(long)]
     pub overwrite: bool,
-    /// Print the final report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress display.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Directory for the copy ledger (resume state). Default: $MILVUS_MIGRATE_STATE_DIR,
-    /// $XDG_STATE_HOME/milvus-migrate or ~/.local/state/milvus-migrate.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Keep no ledger: a rerun still skips complete objects but restarts open uploads.
-    #[arg(long)]
-    pub no_ledger: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
     #[command(flatten)]
     pub transfer: TransferFlags,
 }
@@ -590,12 +579,8 @@ async fn copy(args: CopyArgs) -> Result<u8> {
         },
         _ => anyhow::bail!("give a backup name (-n) or both --src-prefix and --dst-prefix"),
     };
-    let state_dir = if args.no_ledger {
-        None
-    } else {
-        args.state_dir.clone().or_else(default_state_dir)
-    };
-    let progress = progress::Progress::start(progress::Mode::detect(args.quiet));
+    let state_dir = args.run.state_dir();
+    let progress = progress::Progress::start(progress::Mode::detect(args.run.quiet));
     let result = transfer::copy(
         CopyRequest {
             from,
@@ -610,7 +595,7 @@ async fn copy(args: CopyArgs) -> Result<u8> {
     .await;
     progress.finish();
     let report = result?;
-    print_copy_report(&report, args.json)?;
+    print_copy_report(&report, args.run.json)?;
     Ok(if report.is_complete() {
         EXIT_OK
     } else {

@@ -29,6 +29,14 @@ pub fn md5_hex(d: &Md5Digest) -> String {
     hex::encode(d)
 }
 
+/// Lower-case hex MD5 of `data`, for names derived from content (ledger files, staging
+/// prefixes, default backup names).
+pub fn md5_hex_of(data: &[u8]) -> String {
+    let mut h = Hasher::default();
+    h.update(data);
+    md5_hex(&h.finish())
+}
+
 /// The ETag S3 gives a multipart upload made of parts with these MD5s.
 pub fn multipart_etag(part_md5s: &[Md5Digest]) -> String {
     let mut h = Md5::new();

@@ -580,9 +580,7 @@ pub fn ledger_path(state_dir: &std::path::Path, job: &CopyJob) -> PathBuf {
         job.dst.name(),
         job.dst_prefix
     );
-    let mut h = checksum::Hasher::default();
-    h.update(id.as_bytes());
     state_dir
         .join("ledgers")
-        .join(format!("{}.jsonl", checksum::md5_hex(&h.finish())))
+        .join(format!("{}.jsonl", checksum::md5_hex_of(id.as_bytes())))
 }

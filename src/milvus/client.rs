@@ -134,6 +134,18 @@ fn status_error(address: &str, rpc: &'static str, s: &common::Status) -> Option<
     })
 }
 
+/// One call of `MilvusClient::$method` with a ready request (cloned for each attempt), through
+/// [`MilvusClient::call`]'s status check and retries.
+macro_rules! unary {
+    ($self:ident, $rpc:literal, $method:ident, $req:expr) => {{
+        let req = $req;
+        $self.call($rpc, move |mut s| {
+            let req = req.clone();
+            async move { s.$method(req).await }
+        })
+    }};
+}
+
 /// A connection to one Milvus, bound to one database (the `dbname` header).
 #[derive(Clone)]
 pub struct MilvusClient {
@@ -264,6 +276,18 @@ impl MilvusClient {
         )
         .max_decoding_message_size(1 << 30)
         .max_encoding_message_size(256 << 20)
+    }
+
+    /// An answer that lacks what the call promises.
+    fn malformed(&self, rpc: &'static str, reason: &str) -> MilvusError {
+        MilvusError::Server {
+            address: self.address.clone(),
+            rpc,
+            code: 0,
+            error_code: 0,
+            reason: reason.to_string(),
+            retriable: false,
+        }
     }
 
     fn rpc_error(&self, rpc: &'static str, s: tonic::Status) -> MilvusError {
@@ -408,13 +432,15 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn create_database(&self, name: &str) -> Result<(), MilvusError> {
-        self.call("CreateDatabase", |mut s| async move {
-            s.create_database(pb::CreateDatabaseRequest {
+        unary!(
+            self,
+            "CreateDatabase",
+            create_database,
+            pb::CreateDatabaseRequest {
                 db_name: name.to_string(),
                 ..Default::default()
-            })
-            .await
-        })
+            }
+        )
         .await
         .map(drop)
     }
@@ -424,17 +450,15 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn show_collections(&self) -> Result<Vec<String>, MilvusError> {
-        let db = self.db.clone();
-        self.call("ShowCollections", |mut s| {
-            let db = db.clone();
-            async move {
-                s.show_collections(pb::ShowCollectionsRequest {
-                    db_name: db,
-                    ..Default::default()
-                })
-                .await
+        unary!(
+            self,
+            "ShowCollections",
+            show_collections,
+            pb::ShowCollectionsRequest {
+                db_name: self.db.clone(),
+                ..Default::default()
             }
-        })
+        )
         .await
         .map(|r| r.collection_names)
     }
@@ -444,18 +468,16 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn has_collection(&self, name: &str) -> Result<bool, MilvusError> {
-        let db = self.db.clone();
-        self.call("HasCollection", |mut s| {
-            let db = db.clone();
-            async move {
-                s.has_collection(pb::HasCollectionRequest {
-                    db_name: db,
-                    collection_name: name.to_string(),
-                    ..Default::default()
-                })
-                .await
+        unary!(
+            self,
+            "HasCollection",
+            has_collection,
+            pb::HasCollectionRequest {
+                db_name: self.db.clone(),
+                collection_name: name.to_string(),
+                ..Default::default()
             }
-        })
+        )
         .await
         .map(|r| r.value)
     }
@@ -468,18 +490,16 @@ impl MilvusClient {
         &self,
         name: &str,
     ) -> Result<pb::DescribeCollectionResponse, MilvusError> {
-        let db = self.db.clone();
-        self.call("DescribeCollection", |mut s| {
-            let db = db.clone();
-            async move {
-                s.describe_collection(pb::DescribeCollectionRequest {
-                    db_name: db,
-                    collection_name: name.to_string(),
-                    ..Default::default()
-                })
-                .await
+        unary!(
+            self,
+            "DescribeCollection",
+            describe_collection,
+            pb::DescribeCollectionRequest {
+                db_name: self.db.clone(),
+                collection_name: name.to_string(),
+                ..Default::default()
             }
-        })
+        )
         .await
     }
 
@@ -491,20 +511,17 @@ impl MilvusClient {
         &self,
         collection: &str,
     ) -> Result<Vec<(String, i64)>, MilvusError> {
-        let db = self.db.clone();
-        let r = self
-            .call("ShowPartitions", |mut s| {
-                let db = db.clone();
-                async move {
-                    s.show_partitions(pb::ShowPartitionsRequest {
-                        db_name: db,
-                        collection_name: collection.to_string(),
-                        ..Default::default()
-                    })
-                    .await
-                }
-            })
-            .await?;
+        let r = unary!(
+            self,
+            "ShowPartitions",
+            show_partitions,
+            pb::ShowPartitionsRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                ..Default::default()
+            }
+        )
+        .await?;
         Ok(r.partition_names
             .into_iter()
             .zip(r.partition_i_ds)
@@ -519,20 +536,17 @@ impl MilvusClient {
         &self,
         collection: &str,
     ) -> Result<Vec<pb::IndexDescription>, MilvusError> {
-        let db = self.db.clone();
-        match self
-            .call("DescribeIndex", |mut s| {
-                let db = db.clone();
-                async move {
-                    s.describe_index(pb::DescribeIndexRequest {
-                        db_name: db,
-                        collection_name: collection.to_string(),
-                        ..Default::default()
-                    })
-                    .await
-                }
-            })
-            .await
+        match unary!(
+            self,
+            "DescribeIndex",
+            describe_index,
+            pb::DescribeIndexRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                ..Default::default()
+            }
+        )
+        .await
         {
             Ok(r) => Ok(r.index_descriptions),
             Err(e) if e.is_index_not_found() => Ok(Vec::new()),
@@ -545,20 +559,17 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn loading_progress(&self, collection: &str) -> Result<i64, MilvusError> {
-        let db = self.db.clone();
-        match self
-            .call("GetLoadingProgress", |mut s| {
-                let db = db.clone();
-                async move {
-                    s.get_loading_progress(pb::GetLoadingProgressRequest {
-                        db_name: db,
-                        collection_name: collection.to_string(),
-                        ..Default::default()
-                    })
-                    .await
-                }
-            })
-            .await
+        match unary!(
+            self,
+            "GetLoadingProgress",
+            get_loading_progress,
+            pb::GetLoadingProgressRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                ..Default::default()
+            }
+        )
+        .await
         {
             Ok(r) => Ok(r.progress),
             Err(e) if matches!(e.server_code(), Some((c, _)) if c == super::error::code::COLLECTION_NOT_LOADED) => {
@@ -573,20 +584,17 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn flush(&self, collection: &str) -> Result<Flushed, MilvusError> {
-        let db = self.db.clone();
-        let r = self
-            .call("Flush", |mut s| {
-                let db = db.clone();
-                async move {
-                    s.flush(pb::FlushRequest {
-                        db_name: db,
-                        collection_names: vec![collection.to_string()],
-                        ..Default::default()
-                    })
-                    .await
-                }
-            })
-            .await?;
+        let r = unary!(
+            self,
+            "Flush",
+            flush,
+            pb::FlushRequest {
+                db_name: self.db.clone(),
+                collection_names: vec![collection.to_string()],
+                ..Default::default()
+            }
+        )
+        .await?;
         Ok(Flushed {
             segment_ids: r
                 .coll_seg_i_ds
@@ -603,19 +611,17 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn flush_state(&self, collection: &str, f: &Flushed) -> Result<bool, MilvusError> {
-        let db = self.db.clone();
-        self.call("GetFlushState", |mut s| {
-            let db = db.clone();
-            async move {
-                s.get_flush_state(pb::GetFlushStateRequest {
-                    segment_i_ds: f.segment_ids.clone(),
-                    flush_ts: f.flush_ts,
-                    db_name: db,
-                    collection_name: collection.to_string(),
-                })
-                .await
+        unary!(
+            self,
+            "GetFlushState",
+            get_flush_state,
+            pb::GetFlushStateRequest {
+                segment_i_ds: f.segment_ids.clone(),
+                flush_ts: f.flush_ts,
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
             }
-        })
+        )
         .await
         .map(|r| r.flushed)
     }
@@ -628,18 +634,16 @@ impl MilvusClient {
         &self,
         collection: &str,
     ) -> Result<Vec<pb::PersistentSegmentInfo>, MilvusError> {
-        let db = self.db.clone();
-        self.call("GetPersistentSegmentInfo", |mut s| {
-            let db = db.clone();
-            async move {
-                s.get_persistent_segment_info(pb::GetPersistentSegmentInfoRequest {
-                    db_name: db,
-                    collection_name: collection.to_string(),
-                    ..Default::default()
-                })
-                .await
+        unary!(
+            self,
+            "GetPersistentSegmentInfo",
+            get_persistent_segment_info,
+            pb::GetPersistentSegmentInfoRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                ..Default::default()
             }
-        })
+        )
         .await
         .map(|r| r.infos)
     }
@@ -652,12 +656,9 @@ impl MilvusClient {
         &self,
         req: pb::CreateCollectionRequest,
     ) -> Result<(), MilvusError> {
-        self.call("CreateCollection", |mut s| {
-            let req = req.clone();
-            async move { s.create_collection(req).await }
-        })
-        .await
-        .map(drop)
+        unary!(self, "CreateCollection", create_collection, req)
+            .await
+            .map(drop)
     }
 
     /// Drops a collection; a missing one is not an error.
@@ -665,20 +666,17 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn drop_collection(&self, name: &str) -> Result<(), MilvusError> {
-        let db = self.db.clone();
-        match self
-            .call("DropCollection", |mut s| {
-                let db = db.clone();
-                async move {
-                    s.drop_collection(pb::DropCollectionRequest {
-                        db_name: db,
-                        collection_name: name.to_string(),
-                        ..Default::default()
-                    })
-                    .await
-                }
-            })
-            .await
+        match unary!(
+            self,
+            "DropCollection",
+            drop_collection,
+            pb::DropCollectionRequest {
+                db_name: self.db.clone(),
+                collection_name: name.to_string(),
+                ..Default::default()
+            }
+        )
+        .await
         {
             Err(e) if e.is_collection_not_found() => Ok(()),
             r => r.map(drop),
@@ -690,19 +688,17 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn create_partition(&self, collection: &str, name: &str) -> Result<(), MilvusError> {
-        let db = self.db.clone();
-        self.call("CreatePartition", |mut s| {
-            let db = db.clone();
-            async move {
-                s.create_partition(pb::CreatePartitionRequest {
-                    db_name: db,
-                    collection_name: collection.to_string(),
-                    partition_name: name.to_string(),
-                    ..Default::default()
-                })
-                .await
+        unary!(
+            self,
+            "CreatePartition",
+            create_partition,
+            pb::CreatePartitionRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                partition_name: name.to_string(),
+                ..Default::default()
             }
-        })
+        )
         .await
         .map(drop)
     }
@@ -718,32 +714,23 @@ impl MilvusClient {
         files: Vec<String>,
         options: Vec<(String, String)>,
     ) -> Result<i64, MilvusError> {
-        let db = self.db.clone();
-        let options: Vec<common::KeyValuePair> = options
+        let options = options
             .into_iter()
             .map(|(key, value)| common::KeyValuePair { key, value })
             .collect();
-        let r = self
-            .call("Import", |mut s| {
-                let req = pb::ImportRequest {
-                    db_name: db.clone(),
-                    collection_name: collection.to_string(),
-                    partition_name: partition.to_string(),
-                    files: files.clone(),
-                    options: options.clone(),
-                    ..Default::default()
-                };
-                async move { s.import(req).await }
-            })
-            .await?;
-        r.tasks.first().copied().ok_or_else(|| MilvusError::Server {
-            address: self.address.clone(),
-            rpc: "Import",
-            code: 0,
-            error_code: 0,
-            reason: "the answer names no import task".into(),
-            retriable: false,
-        })
+        let req = pb::ImportRequest {
+            db_name: self.db.clone(),
+            collection_name: collection.to_string(),
+            partition_name: partition.to_string(),
+            files,
+            options,
+            ..Default::default()
+        };
+        let r = unary!(self, "Import", import, req).await?;
+        r.tasks
+            .first()
+            .copied()
+            .ok_or_else(|| self.malformed("Import", "the answer names no import task"))
     }
 
     /// The state of an import task.
@@ -751,9 +738,12 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse, MilvusError> {
-        self.call("GetImportState", |mut s| async move {
-            s.get_import_state(pb::GetImportStateRequest { task }).await
-        })
+        unary!(
+            self,
+            "GetImportState",
+            get_import_state,
+            pb::GetImportStateRequest { task }
+        )
         .await
     }
 
@@ -765,18 +755,16 @@ impl MilvusClient {
         &self,
         collection: &str,
     ) -> Result<Vec<pb::GetImportStateResponse>, MilvusError> {
-        let db = self.db.clone();
-        self.call("ListImportTasks", |mut s| {
-            let db = db.clone();
-            async move {
-                s.list_import_tasks(pb::ListImportTasksRequest {
-                    collection_name: collection.to_string(),
-                    limit: 0,
-                    db_name: db,
-                })
-                .await
+        unary!(
+            self,
+            "ListImportTasks",
+            list_import_tasks,
+            pb::ListImportTasksRequest {
+                collection_name: collection.to_string(),
+                limit: 0,
+                db_name: self.db.clone(),
             }
-        })
+        )
         .await
         .map(|r| r.tasks)
     }
@@ -792,20 +780,17 @@ impl MilvusClient {
         index_name: &str,
         params: Vec<common::KeyValuePair>,
     ) -> Result<(), MilvusError> {
-        let db = self.db.clone();
-        self.call("CreateIndex", |mut s| {
-            let req = pb::CreateIndexRequest {
-                db_name: db.clone(),
-                collection_name: collection.to_string(),
-                field_name: field.to_string(),
-                extra_params: params.clone(),
-                index_name: index_name.to_string(),
-                ..Default::default()
-            };
-            async move { s.create_index(req).await }
-        })
-        .await
-        .map(drop)
+        let req = pb::CreateIndexRequest {
+            db_name: self.db.clone(),
+            collection_name: collection.to_string(),
+            field_name: field.to_string(),
+            extra_params: params,
+            index_name: index_name.to_string(),
+            ..Default::default()
+        };
+        unary!(self, "CreateIndex", create_index, req)
+            .await
+            .map(drop)
     }
 
     /// Starts loading a collection.
@@ -813,18 +798,16 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn load_collection(&self, collection: &str) -> Result<(), MilvusError> {
-        let db = self.db.clone();
-        self.call("LoadCollection", |mut s| {
-            let db = db.clone();
-            async move {
-                s.load_collection(pb::LoadCollectionRequest {
-                    db_name: db,
-                    collection_name: collection.to_string(),
-                    ..Default::default()
-                })
-                .await
+        unary!(
+            self,
+            "LoadCollection",
+            load_collection,
+            pb::LoadCollectionRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                ..Default::default()
             }
-        })
+        )
         .await
         .map(drop)
     }
@@ -834,18 +817,16 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn release_collection(&self, collection: &str) -> Result<(), MilvusError> {
-        let db = self.db.clone();
-        self.call("ReleaseCollection", |mut s| {
-            let db = db.clone();
-            async move {
-                s.release_collection(pb::ReleaseCollectionRequest {
-                    db_name: db,
-                    collection_name: collection.to_string(),
-                    ..Default::default()
-                })
-                .await
+        unary!(
+            self,
+            "ReleaseCollection",
+            release_collection,
+            pb::ReleaseCollectionRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                ..Default::default()
             }
-        })
+        )
         .await
         .map(drop)
     }
@@ -856,22 +837,17 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn count(&self, collection: &str, partitions: &[String]) -> Result<i64, MilvusError> {
-        let db = self.db.clone();
-        let r = self
-            .call("Query", |mut s| {
-                let req = pb::QueryRequest {
-                    db_name: db.clone(),
-                    collection_name: collection.to_string(),
-                    expr: String::new(),
-                    output_fields: vec!["count(*)".into()],
-                    partition_names: partitions.to_vec(),
-                    consistency_level: common::ConsistencyLevel::Strong as i32,
-                    use_default_consistency: false,
-                    ..Default::default()
-                };
-                async move { s.query(req).await }
-            })
-            .await?;
+        let req = pb::QueryRequest {
+            db_name: self.db.clone(),
+            collection_name: collection.to_string(),
+            expr: String::new(),
+            output_fields: vec!["count(*)".into()],
+            partition_names: partitions.to_vec(),
+            consistency_level: common::ConsistencyLevel::Strong as i32,
+            use_default_consistency: false,
+            ..Default::default()
+        };
+        let r = unary!(self, "Query", query, req).await?;
         r.fields_data
             .iter()
             .find_map(|f| match &f.field {
@@ -881,29 +857,21 @@ impl MilvusClient {
                 },
                 _ => None,
             })
-            .ok_or_else(|| MilvusError::Server {
-                address: self.address.clone(),
-                rpc: "Query",
-                code: 0,
-                error_code: 0,
-                reason: "count(*) answered without a number".into(),
-                retriable: false,
-            })
+            .ok_or_else(|| self.malformed("Query", "count(*) answered without a number"))
     }
 
     /// Inserts rows.
     ///
     /// # Errors
     /// [`MilvusError`].
-    pub async fn insert(&self, req: pb::InsertRequest) -> Result<pb::MutationResult, MilvusError> {
-        self.call("Insert", |mut s| {
-            let mut req = req.clone();
-            if req.db_name.is_empty() {
-                req.db_name = self.db.clone();
-            }
-            async move { s.insert(req).await }
-        })
-        .await
+    pub async fn insert(
+        &self,
+        mut req: pb::InsertRequest,
+    ) -> Result<pb::MutationResult, MilvusError> {
+        if req.db_name.is_empty() {
+            req.db_name = self.db.clone();
+        }
+        unary!(self, "Insert", insert, req).await
     }
 
     /// Deletes the rows an expression selects.
@@ -916,18 +884,14 @@ impl MilvusClient {
         partition: &str,
         expr: &str,
     ) -> Result<pb::MutationResult, MilvusError> {
-        let db = self.db.clone();
-        self.call("Delete", |mut s| {
-            let req = pb::DeleteRequest {
-                db_name: db.clone(),
-                collection_name: collection.to_string(),
-                partition_name: partition.to_string(),
-                expr: expr.to_string(),
-                ..Default::default()
-            };
-            async move { s.delete(req).await }
-        })
-        .await
+        let req = pb::DeleteRequest {
+            db_name: self.db.clone(),
+            collection_name: collection.to_string(),
+            partition_name: partition.to_string(),
+            expr: expr.to_string(),
+            ..Default::default()
+        };
+        unary!(self, "Delete", delete, req).await
     }
 }
 
