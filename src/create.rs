@@ -355,25 +355,39 @@ async fn back_up(
         row_counts: discovered.iter().filter_map(|d| d.rows.clone()).collect(),
         ..Default::default()
     };
-    // Checksums: what the destination holds now, verified by the copier against our MD5s.
-    let listed = session
-        .copy_config()
-        .retry
+    // Checksums: the ETags the destination holds now, each verified by the copier against the
+    // MD5 it computed. Stores whose listings carry no ETags are asked by HEAD.
+    let retry = session.copy_config().retry;
+    let listed = retry
         .run(|_| backup_store.list(backup_dir), |_, _| {})
         .await?;
     let prefix = format!("{backup_dir}/");
-    for o in listed {
-        if let Some(rel) = o.key.strip_prefix(&prefix)
-            && rel.starts_with("binlogs/")
-        {
-            ours.objects.insert(
-                rel.to_string(),
-                ObjectDigest {
-                    size: o.size,
-                    md5: o.etag.unwrap_or_default(),
-                },
-            );
-        }
+    let binlogs: Vec<ObjectInfo> = listed
+        .into_iter()
+        .filter(|o| {
+            o.key
+                .strip_prefix(&prefix)
+                .is_some_and(|rel| rel.starts_with("binlogs/"))
+        })
+        .collect();
+    let digests: Vec<ObjectInfo> = futures::stream::iter(binlogs)
+        .map(|o| async move {
+            match o.etag {
+                Some(_) => Ok(o),
+                None => retry.run(|_| backup_store.head(&o.key), |_, _| {}).await,
+            }
+        })
+        .buffer_unordered(session.copy_config().concurrency.max(1))
+        .try_collect()
+        .await?;
+    for o in digests {
+        ours.objects.insert(
+            o.key[prefix.len()..].to_string(),
+            ObjectDigest {
+                size: o.size,
+                md5: o.etag.unwrap_or_default(),
+            },
+        );
     }
     write_meta(session, backup_store, backup_dir, &info, &ours).await?;
     Ok((

@@ -187,6 +187,16 @@ fn create_copy_restore_across_two_milvus_keeps_rows_partitions_and_deletes() {
         seg["group_id"], seg["segment_id"],
         "group directory = segment id"
     );
+    // Our own record: a checksum for every binlog object.
+    let ours: Value =
+        serde_json::from_slice(&std::fs::read(meta_dir.join("milvus_migrate.json")).unwrap())
+            .unwrap();
+    let objects = ours["objects"].as_object().unwrap();
+    assert_eq!(objects.len() as u64, summary["objects"].as_u64().unwrap());
+    for (key, digest) in objects {
+        let md5 = digest["md5"].as_str().unwrap();
+        assert!(md5.len() >= 32, "no checksum for {key}: {digest}");
+    }
 
     // A creating twice under one name is refused.
     let err = run_fatal(&["create", "--config", a, "-n", backup, "-c", coll]);
