@@ -5,6 +5,9 @@
 //! with transport helpers tonic would generate an associated `connect` constructor on
 //! `MilvusServiceClient`, which clashes with the method generated for `rpc Connect`. Clients
 //! are built with `MilvusServiceClient::new(channel)` or `with_interceptor`.
+//!
+//! The daemon's own API (`proto/milvus_migrate/daemon.proto`) is compiled separately, with
+//! server and client code and tonic's transport helpers.
 
 const PROTOS: [&str; 4] = [
     "milvus/common.proto",
@@ -20,5 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(false)
         .build_transport(false)
         .compile_fds(fds)?;
+    let daemon = protox::compile(["milvus_migrate/daemon.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(daemon)?;
     Ok(())
 }

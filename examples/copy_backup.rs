@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use milvus_migrate::config::{Profile, TransferOptions};
 use milvus_migrate::copy::CopyObserver;
-use milvus_migrate::transfer::{self, CopyRequest, CopyTarget};
+use milvus_migrate::transfer::{self, CopyRequest, CopyTarget, RunContext};
 
 /// Counts finished objects.
 #[derive(Default)]
@@ -33,6 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         overrides: TransferOptions::default(),
         overwrite: false,
         state_dir: None,
+        context: RunContext::default(),
     };
     let report = transfer::copy(request, Arc::new(Count::default())).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -14,6 +14,7 @@ use milvus_migrate::copy::NoProgress;
 use milvus_migrate::create::Selector;
 use milvus_migrate::migrate::{MigrateRequest, migrate};
 use milvus_migrate::restore::Naming;
+use milvus_migrate::transfer::RunContext;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,6 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         direct: false,
         overrides: TransferOptions::default(),
         state_dir: None,
+        keep_partial: false,
+        context: RunContext::default(),
     };
     let report = migrate(request, Arc::new(NoProgress)).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);

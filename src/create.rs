@@ -29,7 +29,7 @@ use crate::milvus::proto::{common, milvus as pb};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, convert, gc::GcPause};
 use crate::storage::layout;
 use crate::storage::{ObjectInfo, Store};
-use crate::transfer::Session;
+use crate::transfer::{RunContext, Session};
 
 /// Errors of `create` that are not errors of a store or of Milvus.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,8 @@ pub struct CreateRequest {
     pub overrides: TransferOptions,
     /// Where the copy ledger lives; `None` disables cross-run part resume.
     pub state_dir: Option<PathBuf>,
+    /// Shared limit and cancel signal.
+    pub context: RunContext,
 }
 
 /// What was backed up of one collection.
@@ -208,7 +210,7 @@ pub async fn create(
     let profile = &req.profile;
     let config = profile.transfer(&req.overrides)?;
     let allow_server_side = config.mode != TransferMode::Streaming;
-    let session = Session::new(config);
+    let session = Session::with_context(config, req.context.clone());
     let milvus_store = session.open(&profile.milvus_storage)?;
     let backup_store = session.open(&profile.backup_storage)?;
     let backup_dir = layout::backup_dir(&profile.backup_storage.root_path, &req.name);
@@ -293,7 +295,7 @@ async fn back_up(
             let observer = Arc::clone(observer);
             async move {
                 observer.step(&format!("flushing and listing `{db}.{name}`"));
-                discover(&c, &db, &name, milvus_store, &root).await
+                discover(&c, &db, &name, milvus_store, &root, &req.context).await
             }
         })
         .buffered(parallel)
@@ -524,6 +526,7 @@ async fn discover(
     name: &str,
     store: &Store,
     root: &str,
+    context: &RunContext,
 ) -> Result<Discovered, Error> {
     let step = |step: &'static str| {
         move |source: MilvusError| CreateError::Milvus {
@@ -570,7 +573,7 @@ async fn discover(
             }
             .into());
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        context.pause(Duration::from_millis(500)).await?;
     }
 
     // Compaction can make a listed segment vanish for a moment: retry as milvus-backup does.
@@ -580,7 +583,7 @@ async fn discover(
             Ok(s) => break s,
             Err(e) if e.is_segment_not_found() && attempts < 50 => {
                 attempts += 1;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                context.pause(Duration::from_secs(1)).await?;
             }
             Err(e) => return Err(step("GetPersistentSegmentInfo")(e).into()),
         }

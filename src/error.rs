@@ -47,13 +47,29 @@ pub enum Error {
     /// `seed` could not finish.
     #[error(transparent)]
     Seed(#[from] SeedError),
+    /// The flow was cancelled ([`crate::transfer::RunContext::cancel`]).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Error {
+    /// Whether the flow stopped because it was cancelled (in any phase).
+    pub fn is_cancelled(&self) -> bool {
+        match self {
+            Self::Cancelled | Self::Copy(CopyError::Cancelled) => true,
+            Self::Phase(p) => p.source.is_cancelled(),
+            _ => false,
+        }
+    }
+
     /// Whether the same operation may succeed later without any change.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Config(_) | Self::Transfer(_) | Self::Backup(_) | Self::Seed(_) => false,
+            Self::Config(_)
+            | Self::Transfer(_)
+            | Self::Backup(_)
+            | Self::Seed(_)
+            | Self::Cancelled => false,
             Self::Storage(e) => e.is_retryable(),
             Self::Copy(e) => e.is_retryable(),
             Self::Milvus(e) => e.is_retryable(),

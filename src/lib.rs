@@ -24,6 +24,7 @@ pub mod backup;
 pub mod config;
 pub mod copy;
 pub mod create;
+pub mod daemon;
 pub mod error;
 pub mod migrate;
 pub mod milvus;

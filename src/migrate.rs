@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::milvus::{ClientOptions, MilvusClient};
 use crate::restore::{self, Naming, RestoreError, RestoreReport, RestoreRequest};
 use crate::storage::{StorageErrorKind, Store, layout};
-use crate::transfer::{self, CopyRequest, CopyTarget, Session};
+use crate::transfer::{self, CopyRequest, CopyTarget, RunContext, Session};
 
 /// A failure of one phase of a migration: the phase, then the underlying error (which names
 /// the collection and the store or Milvus it was talking to).
@@ -87,6 +87,10 @@ pub struct MigrateRequest {
     pub overrides: TransferOptions,
     /// Ledger directory.
     pub state_dir: Option<PathBuf>,
+    /// On failure or cancel, keep a partially restored collection on B.
+    pub keep_partial: bool,
+    /// Shared limit and cancel signal.
+    pub context: RunContext,
 }
 
 /// Time spent in one phase.
@@ -222,7 +226,7 @@ async fn run(
         None => default_name(req, &sources),
     };
     layout::validate_backup_name(&name).map_err(RestoreError::BadRequest)?;
-    let session = Session::new(req.to.transfer(&req.overrides)?);
+    let session = Session::with_context(req.to.transfer(&req.overrides)?, req.context.clone());
     let b_backup = session.open(&req.to.backup_storage)?;
     let b_dir = layout::backup_dir(&req.to.backup_storage.root_path, &name);
     let mut state = read_state(&b_backup, &b_dir).await?;
@@ -246,6 +250,7 @@ async fn run(
     }
 
     // Phase 1: the backup on A (or, direct, in B's backup store).
+    req.context.check()?;
     *phase_now = "create";
     let t = Instant::now();
     let mut source_profile = req.from.clone();
@@ -272,6 +277,7 @@ async fn run(
                 selectors: resolved.clone(),
                 overrides: req.overrides.clone(),
                 state_dir: req.state_dir.clone(),
+                context: req.context.clone(),
             },
             Arc::clone(&observer),
         )
@@ -288,6 +294,7 @@ async fn run(
     };
 
     // Phase 2: A's backup store -> B's backup store.
+    req.context.check()?;
     *phase_now = "copy";
     let t = Instant::now();
     let same_place = a_backup.same_bucket_as(&b_backup) && a_dir == b_dir;
@@ -308,6 +315,7 @@ async fn run(
                 overrides: req.overrides.clone(),
                 overwrite: false,
                 state_dir: req.state_dir.clone(),
+                context: req.context.clone(),
             },
             Arc::clone(&observer),
         )
@@ -333,6 +341,7 @@ async fn run(
     };
 
     // Phase 3: restore on B, recording which targets this migration is restoring.
+    req.context.check()?;
     *phase_now = "restore";
     let t = Instant::now();
     for (db, coll) in &sources {
@@ -354,9 +363,10 @@ async fn run(
             drop_existing: req.drop_existing || ours_to_redo,
             rebuild_index: req.rebuild_index,
             load: req.load,
-            keep_partial: false,
+            keep_partial: req.keep_partial,
             overrides: req.overrides.clone(),
             state_dir: req.state_dir.clone(),
+            context: req.context.clone(),
         },
         Arc::clone(&observer),
     )
@@ -380,6 +390,7 @@ async fn run(
     });
 
     // Phase 4: the intermediate copies.
+    req.context.check()?;
     *phase_now = "cleanup";
     let t = Instant::now();
     if req.keep_backup {
@@ -435,4 +446,122 @@ async fn run(
         copy: copy_report,
         restore: restored,
     })
+}
+
+/// What [`discard`] undid.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Discarded {
+    /// Multipart uploads aborted.
+    pub uploads_aborted: u64,
+    /// `db.coll` collections dropped on B.
+    pub collections_dropped: Vec<String>,
+    /// Objects removed: staged binlogs and the backup copies.
+    pub objects_removed: u64,
+}
+
+/// Undoes what a stopped (cancelled or abandoned) migration named `name` left behind:
+/// aborts the multipart uploads its ledgers in `req.state_dir` record as open, drops the
+/// collections it was restoring on B unless `req.keep_partial` (after their imports end),
+/// removes binlogs staged for those restores, and removes the backup copies unless
+/// `req.keep_backup`. Runs without `req.context`'s cancel signal.
+///
+/// # Errors
+/// A store or Milvus failure; what was undone before it stays undone, and running it again
+/// finishes the rest.
+pub async fn discard(
+    req: &MigrateRequest,
+    name: &str,
+    observer: &dyn CopyObserver,
+) -> Result<Discarded, Error> {
+    let mut out = Discarded::default();
+    let context = RunContext {
+        shared_bytes: req.context.shared_bytes.clone(),
+        ..RunContext::default()
+    };
+    let session = Session::with_context(req.to.transfer(&req.overrides)?, context);
+    let mut a_backup_cfg = req.from.backup_storage.clone();
+    if req.direct {
+        a_backup_cfg = req.to.backup_storage.clone();
+    }
+    let a_backup = session.open(&a_backup_cfg)?;
+    let b_backup = session.open(&req.to.backup_storage)?;
+    let b_milvus = session.open(&req.to.milvus_storage)?;
+    let stores = [
+        session.open(&req.from.milvus_storage)?,
+        a_backup.clone(),
+        b_backup.clone(),
+        b_milvus.clone(),
+    ];
+
+    if let Some(dir) = &req.state_dir {
+        let stranded = crate::copy::ledger::stranded_uploads(dir).map_err(|source| {
+            crate::copy::CopyError::Ledger {
+                path: dir.join("ledgers"),
+                source,
+            }
+        })?;
+        for u in stranded {
+            let Some(store) = stores.iter().find(|s| s.name() == u.store) else {
+                tracing::warn!(store = %u.store, key = %u.key, "open upload in an unknown store");
+                continue;
+            };
+            match store.abort_multipart(&u.key, &u.upload_id).await {
+                Ok(()) => out.uploads_aborted += 1,
+                Err(e) if e.kind() == StorageErrorKind::UploadNotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if out.uploads_aborted > 0 {
+            observer.step(&format!(
+                "discard: aborted {} open multipart upload(s)",
+                out.uploads_aborted
+            ));
+        }
+    }
+
+    let b_dir = layout::backup_dir(&req.to.backup_storage.root_path, name);
+    let state = read_state(&b_backup, &b_dir).await?;
+    if !state.restoring.is_empty() {
+        let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
+        let dbs = b.list_databases().await?;
+        for key in &state.restoring {
+            let Some((db, coll)) = key.split_once('.') else {
+                continue;
+            };
+            out.objects_removed += session
+                .delete_prefix(&b_milvus, &restore::temp_prefix(name, db, coll))
+                .await?;
+            if req.keep_partial || !dbs.iter().any(|d| d == db) {
+                continue;
+            }
+            let c = b.with_db(db);
+            if c.has_collection(coll).await? {
+                restore::wait_for_imports(&c, db, coll, observer).await?;
+                c.drop_collection(coll).await?;
+                observer.step(&format!("discard: dropped the partial collection `{key}`"));
+                out.collections_dropped.push(key.clone());
+            }
+        }
+    }
+
+    if !req.keep_backup {
+        let a_dir = layout::backup_dir(&a_backup_cfg.root_path, name);
+        if !(a_backup.same_bucket_as(&b_backup) && a_dir == b_dir) {
+            out.objects_removed += session
+                .delete_prefix(&a_backup, &format!("{a_dir}/"))
+                .await?;
+        }
+        out.objects_removed += session
+            .delete_prefix(&b_backup, &format!("{b_dir}/"))
+            .await?;
+        match b_backup.delete(&state_key(&b_dir)).await {
+            Err(e) if e.kind() != StorageErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        observer.step(&format!(
+            "discard: removed {} object(s) of the backup copies and staged binlogs",
+            out.objects_removed
+        ));
+    }
+    Ok(out)
 }

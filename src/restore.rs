@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::milvus::proto::{common, milvus as pb};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, convert};
 use crate::storage::{ObjectInfo, StorageErrorKind, Store, layout};
-use crate::transfer::Session;
+use crate::transfer::{RunContext, Session};
 
 /// Errors of `restore` that are not errors of a store, of Milvus or of the meta format.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +189,8 @@ pub struct RestoreRequest {
     pub overrides: TransferOptions,
     /// Where the copy ledger lives.
     pub state_dir: Option<PathBuf>,
+    /// Shared limit and cancel signal.
+    pub context: RunContext,
 }
 
 /// What was restored of one collection.
@@ -325,7 +327,7 @@ pub async fn restore(
     layout::validate_backup_name(&req.name).map_err(RestoreError::BadRequest)?;
     let config = req.profile.transfer(&req.overrides)?;
     let allow_server_side = config.mode != TransferMode::Streaming;
-    let session = Session::new(config);
+    let session = Session::with_context(config, req.context.clone());
     let backup_store = session.open(&req.backup_storage)?;
     let milvus_store = session.open(&req.profile.milvus_storage)?;
     let root = req.backup_storage.root_path.clone();
@@ -470,7 +472,53 @@ async fn check_targets(
 /// hash over backup and target names, so a rerun after a crash finds (and reuses or removes)
 /// them. Short on purpose: binlog keys below it are already ~120 characters and some S3
 /// servers limit key or file-name lengths.
-fn temp_prefix(backup: &str, db: &str, collection: &str) -> String {
+/// Waits until no import into `db.collection` is in flight (at most 15 minutes). A restore
+/// killed or cancelled mid-import leaves its job running in Milvus; dropping the collection
+/// under it keeps Milvus 2.3's DataNode busy until the job expires (15 min), blocking every
+/// later import.
+///
+/// # Errors
+/// Listing the import jobs failed (a collection that does not exist has none).
+pub(crate) async fn wait_for_imports(
+    c: &MilvusClient,
+    db: &str,
+    collection: &str,
+    observer: &dyn CopyObserver,
+) -> Result<(), MilvusError> {
+    use common::ImportState as S;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut told = false;
+    loop {
+        let tasks = match c.list_import_tasks(collection).await {
+            Ok(tasks) => tasks,
+            Err(e) if e.is_collection_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let busy = tasks
+            .iter()
+            .filter(|st| {
+                matches!(
+                    S::try_from(st.state),
+                    Ok(S::ImportPending | S::ImportStarted | S::ImportPersisted)
+                )
+            })
+            .count();
+        if busy == 0 || Instant::now() > deadline {
+            return Ok(());
+        }
+        if !told {
+            observer.step(&format!(
+                "waiting for {busy} import job(s) into `{db}.{collection}` to end before \
+                 dropping it"
+            ));
+            told = true;
+        }
+        tokio::time::sleep(POLL * 2).await;
+    }
+}
+
+/// Where a restore of `backup` into `db.collection` stages binlogs in the target bucket.
+pub(crate) fn temp_prefix(backup: &str, db: &str, collection: &str) -> String {
     let hex = crate::copy::checksum::md5_hex_of(format!("{backup}\n{db}\n{collection}").as_bytes());
     format!("restore-temp-{}", &hex[..12])
 }
@@ -550,6 +598,12 @@ impl Ctx<'_> {
         {
             tracing::warn!("cannot remove staged binlogs under `{temp}/`: {e}");
         }
+        if result.is_err() && !self.req.keep_partial {
+            // An import still running in Milvus must end first (see `settle_imports`).
+            if let Err(e) = self.settle_imports(&c, t).await {
+                tracing::warn!("cannot list the import jobs of `{}.{}`: {e}", t.db, t.name);
+            }
+        }
         if result.is_err()
             && !self.req.keep_partial
             && let Err(e) = c.drop_collection(&t.name).await
@@ -563,40 +617,11 @@ impl Ctx<'_> {
         result
     }
 
-    /// Waits until no import into the target is in flight. A restore killed mid-import leaves
-    /// its job running in Milvus; dropping the collection under it keeps Milvus 2.3's DataNode
-    /// busy until the job expires (15 min), blocking every later import. Bounded wait.
+    /// Waits until no import into the target is in flight (see [`wait_for_imports`]).
     async fn settle_imports(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
-        use common::ImportState as S;
-        let deadline = Instant::now() + Duration::from_secs(900);
-        let mut told = false;
-        loop {
-            let tasks = match c.list_import_tasks(&t.name).await {
-                Ok(tasks) => tasks,
-                Err(e) if e.is_collection_not_found() => return Ok(()),
-                Err(e) => return Err(self.step_err(t, "ListImportTasks", None)(e)),
-            };
-            let busy = tasks
-                .iter()
-                .filter(|st| {
-                    matches!(
-                        S::try_from(st.state),
-                        Ok(S::ImportPending | S::ImportStarted | S::ImportPersisted)
-                    )
-                })
-                .count();
-            if busy == 0 || Instant::now() > deadline {
-                return Ok(());
-            }
-            if !told {
-                self.observer.step(&format!(
-                    "waiting for {busy} import job(s) of an earlier run into `{}.{}` to end                      before replacing it",
-                    t.db, t.name
-                ));
-                told = true;
-            }
-            tokio::time::sleep(POLL * 2).await;
-        }
+        wait_for_imports(c, &t.db, &t.name, self.observer.as_ref())
+            .await
+            .map_err(self.step_err(t, "ListImportTasks", None))
     }
 
     async fn restore_into(
@@ -883,7 +908,9 @@ impl Ctx<'_> {
             .map(|unit| async move { self.import_one(c, t, unit).await })
             .buffered(parallel);
         while let Some(r) = results.next().await {
-            rows += r?;
+            let n = r?;
+            self.observer.rows(n);
+            rows += n;
         }
         Ok(rows)
     }
@@ -906,7 +933,7 @@ impl Ctx<'_> {
             .await
             .map_err(self.step_err(t, "Import", segment))?;
         loop {
-            tokio::time::sleep(POLL).await;
+            self.req.context.pause(POLL).await?;
             let st =
                 c.import_state(task)
                     .await
@@ -998,7 +1025,7 @@ impl Ctx<'_> {
             if done {
                 return Ok(());
             }
-            tokio::time::sleep(POLL).await;
+            self.req.context.pause(POLL).await?;
         }
     }
 
@@ -1049,7 +1076,7 @@ impl Ctx<'_> {
             if p >= 100 {
                 return Ok(true);
             }
-            tokio::time::sleep(POLL).await;
+            self.req.context.pause(POLL).await?;
         }
     }
 

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::storage::layout::{self, BACKUP_META};
 use crate::storage::{HttpGate, StorageErrorKind, Store, Timeouts};
 use crate::throttle::{ByteLimiter, RequestLimiter};
+use tokio_util::sync::CancellationToken;
 
 /// Errors in what was asked, found before anything is copied.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,43 @@ pub enum CopyTarget {
     },
 }
 
+/// What a process running several flows at once shares with each of them: a byte-rate limit
+/// over all of them, and the signal that stops one (cancel). The default is neither.
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// A byte-rate limit shared with other flows, besides the flow's own.
+    pub shared_bytes: Option<Arc<ByteLimiter>>,
+    /// Cancelled when the flow must stop: the copier aborts its open multipart uploads, the
+    /// flows stop at their next wait and clean up what they started, then return
+    /// [`Error::Cancelled`].
+    pub cancel: CancellationToken,
+}
+
+impl RunContext {
+    /// Sleeps `d` unless cancelled first.
+    ///
+    /// # Errors
+    /// [`Error::Cancelled`] when the flow was cancelled.
+    pub async fn pause(&self, d: std::time::Duration) -> Result<(), Error> {
+        tokio::select! {
+            () = tokio::time::sleep(d) => Ok(()),
+            () = self.cancel.cancelled() => Err(Error::Cancelled),
+        }
+    }
+
+    /// [`Error::Cancelled`] when the flow was cancelled.
+    ///
+    /// # Errors
+    /// When it was.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.cancel.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// A copy between two profiles' backup stores.
 #[derive(Debug, Clone)]
 pub struct CopyRequest {
@@ -67,6 +105,8 @@ pub struct CopyRequest {
     pub overwrite: bool,
     /// Where the ledger lives; `None` disables cross-run part resume.
     pub state_dir: Option<PathBuf>,
+    /// Shared limit and cancel signal.
+    pub context: RunContext,
 }
 
 /// Process-wide limits and the store clients built under them.
@@ -76,11 +116,17 @@ pub struct Session {
     bytes: Option<Arc<ByteLimiter>>,
     timeouts: Timeouts,
     config: TransferConfig,
+    context: RunContext,
 }
 
 impl Session {
     /// Builds the limiters of `config`.
     pub fn new(config: TransferConfig) -> Self {
+        Self::with_context(config, RunContext::default())
+    }
+
+    /// Builds the limiters of `config`, under the shared limit and cancel signal of `context`.
+    pub fn with_context(config: TransferConfig, context: RunContext) -> Self {
         Self {
             gate: HttpGate::new(config.request_rate.map(RequestLimiter::new)),
             bytes: config.byte_rate.map(|r| Arc::new(ByteLimiter::new(r))),
@@ -89,6 +135,7 @@ impl Session {
                 read: config.read_timeout,
             },
             config,
+            context,
         }
     }
 
@@ -154,8 +201,14 @@ impl Session {
     /// The limits for [`copy::run`].
     pub fn limits(&self) -> Limits {
         Limits {
-            bytes: self.bytes.clone(),
+            bytes: self
+                .bytes
+                .iter()
+                .chain(self.context.shared_bytes.iter())
+                .cloned()
+                .collect(),
             gate: Some(Arc::clone(&self.gate)),
+            cancel: self.context.cancel.clone(),
         }
     }
 }
@@ -169,7 +222,7 @@ impl Session {
 pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<CopyReport, Error> {
     let config = req.from.transfer(&req.overrides)?;
     let allow_server_side = config.mode != TransferMode::Streaming;
-    let session = Session::new(config);
+    let session = Session::with_context(config, req.context.clone());
     let src = session.open(&req.from.backup_storage)?;
     let dst = session.open(&req.to.backup_storage)?;
     let (src_prefix, dst_prefix, last) = match &req.target {
@@ -205,6 +258,60 @@ pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<C
         job.ledger = Some(copy::ledger_path(dir, &job));
     }
     Ok(copy::run(job, session.copy_config(), session.limits(), observer).await?)
+}
+
+/// Undoes what a stopped copy left at its destination: aborts the multipart uploads its
+/// ledgers (in `req.state_dir`) record as open there, and removes the destination's backup
+/// when it is incomplete (its `backup_meta.json`, copied last, is missing). Returns the uploads
+/// aborted and the objects removed.
+///
+/// # Errors
+/// A store failure, or a ledger that cannot be read.
+pub async fn discard(req: &CopyRequest) -> Result<(u64, u64), Error> {
+    let session = Session::new(req.from.transfer(&req.overrides)?);
+    let dst = session.open(&req.to.backup_storage)?;
+    let mut aborted = 0;
+    if let Some(dir) = &req.state_dir {
+        let stranded =
+            copy::ledger::stranded_uploads(dir).map_err(|source| copy::CopyError::Ledger {
+                path: dir.join("ledgers"),
+                source,
+            })?;
+        for u in stranded.iter().filter(|u| u.store == dst.name()) {
+            match dst.abort_multipart(&u.key, &u.upload_id).await {
+                Ok(()) => aborted += 1,
+                Err(e) if e.kind() == StorageErrorKind::UploadNotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let mut removed = 0;
+    if let CopyTarget::Backup(name) = &req.target {
+        let dir = layout::backup_dir(&req.to.backup_storage.root_path, name);
+        if !session.backup_complete(&dst, &dir).await? {
+            removed = session.delete_prefix(&dst, &format!("{dir}/")).await?;
+        }
+    }
+    Ok((aborted, removed))
+}
+
+/// Checks that backup `name` exists, complete, in `profile`'s backup store.
+///
+/// # Errors
+/// [`TransferError::BackupNotFound`] (listing the backups there), or a store failure.
+pub async fn find_backup(profile: &Profile, name: &str) -> Result<(), Error> {
+    layout::validate_backup_name(name).map_err(TransferError::InvalidName)?;
+    let session = Session::new(profile.transfer(&TransferOptions::default())?);
+    let store = session.open(&profile.backup_storage)?;
+    let root = &profile.backup_storage.root_path;
+    ensure_backup_exists(
+        &session,
+        &store,
+        root,
+        name,
+        &layout::backup_dir(root, name),
+    )
+    .await
 }
 
 async fn ensure_backup_exists(

@@ -1,6 +1,7 @@
 //! The command line: clap definitions, turning arguments into library requests, and printing
 //! the reports. The only module that prints.
 
+mod daemon;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use milvus_migrate::copy::CopyReport;
 use milvus_migrate::create::{CreateRequest, Selector};
 use milvus_migrate::migrate::MigrateRequest;
 use milvus_migrate::restore::{Naming, RestoreRequest};
-use milvus_migrate::transfer::{self, CopyRequest, CopyTarget, Session};
+use milvus_migrate::transfer::{self, CopyRequest, CopyTarget, RunContext, Session};
 
 /// Exit code: everything done.
 pub const EXIT_OK: u8 = 0;
@@ -48,6 +49,10 @@ pub enum Command {
     Migrate(Box<MigrateArgs>),
     /// Create a sample collection with generated rows in a Milvus (demos, CI, tests).
     Seed(SeedArgs),
+    /// Run the migration daemon: a gRPC job API (see docs/daemon.md).
+    Serve(Box<daemon::ServeArgs>),
+    /// Talk to a running daemon: submit, list, get, cancel and watch jobs.
+    Jobs(Box<daemon::JobsArgs>),
 }
 
 /// Flags shared by the commands that run a flow.
@@ -114,6 +119,17 @@ pub struct CreateArgs {
 /// `migrate` arguments.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
+    #[command(flatten)]
+    pub what: MigrateOptions,
+    #[command(flatten)]
+    pub run: RunFlags,
+    #[command(flatten)]
+    pub transfer: TransferFlags,
+}
+
+/// What a migration does: the flags `migrate` and `jobs submit migrate` share.
+#[derive(Debug, Args)]
+pub struct MigrateOptions {
     /// Source profile: Milvus A, its storage and backup store (milvus-backup backup.yaml).
     #[arg(long, value_name = "FILE")]
     pub from: PathBuf,
@@ -168,10 +184,9 @@ pub struct MigrateArgs {
     /// left on A.
     #[arg(long)]
     pub direct: bool,
-    #[command(flatten)]
-    pub run: RunFlags,
-    #[command(flatten)]
-    pub transfer: TransferFlags,
+    /// On failure, keep a partially restored collection on B (default: dropped).
+    #[arg(long)]
+    pub keep_partial: bool,
 }
 
 /// `restore` arguments.
@@ -344,6 +359,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Restore(args) => restore(*args).await,
         Command::Migrate(args) => migrate(*args).await,
         Command::Seed(args) => seed(args).await,
+        Command::Serve(args) => daemon::serve(*args).await,
+        Command::Jobs(args) => daemon::jobs(*args).await,
     }
 }
 
@@ -397,6 +414,7 @@ async fn create(args: CreateArgs) -> Result<u8> {
             selectors: selectors(&args.collections, &args.databases)?,
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
+            context: RunContext::default(),
         },
         progress.clone(),
     )
@@ -445,24 +463,26 @@ fn naming(suffix: &Option<String>, rename: &[String]) -> Result<Naming> {
 }
 
 async fn migrate(args: MigrateArgs) -> Result<u8> {
-    let from = load(&args.from)?;
-    let to = load(&args.to)?;
+    let from = load(&args.what.from)?;
+    let to = load(&args.what.to)?;
     let progress = progress::Progress::start(progress::Mode::detect(args.run.quiet));
-    let rebuild_index = !args.no_rebuild_index;
+    let rebuild_index = !args.what.no_rebuild_index;
     let result = milvus_migrate::migrate::migrate(
         MigrateRequest {
             from,
             to,
-            name: args.name.clone(),
-            selectors: selectors(&args.collections, &args.databases)?,
-            naming: naming(&args.suffix, &args.rename)?,
+            name: args.what.name.clone(),
+            selectors: selectors(&args.what.collections, &args.what.databases)?,
+            naming: naming(&args.what.suffix, &args.what.rename)?,
             rebuild_index,
-            load: rebuild_index && !args.no_load,
-            drop_existing: args.drop_existing,
-            keep_backup: args.keep_backup,
-            direct: args.direct,
+            load: rebuild_index && !args.what.no_load,
+            drop_existing: args.what.drop_existing,
+            keep_backup: args.what.keep_backup,
+            direct: args.what.direct,
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
+            keep_partial: args.what.keep_partial,
+            context: RunContext::default(),
         },
         progress.clone(),
     )
@@ -529,6 +549,7 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
             keep_partial: args.keep_partial,
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
+            context: RunContext::default(),
         },
         progress.clone(),
     )
@@ -589,6 +610,7 @@ async fn copy(args: CopyArgs) -> Result<u8> {
             overrides: args.transfer.options(),
             overwrite: args.overwrite,
             state_dir,
+            context: RunContext::default(),
         },
         progress.clone(),
     )

@@ -41,6 +41,12 @@ pub enum Record {
         src_etag: Option<String>,
         upload_id: String,
         part_size: u64,
+        /// The destination store's name and the upload's full key, so that an upload a
+        /// cancelled or abandoned copy left open can be aborted without that copy's job.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dst: Option<String>,
     },
     /// One part of an upload written and verified.
     Part {
@@ -127,6 +133,7 @@ impl LedgerState {
                 src_etag,
                 upload_id,
                 part_size,
+                ..
             } => {
                 self.done.remove(&key);
                 self.uploads.insert(
@@ -167,6 +174,70 @@ impl LedgerState {
             }
         }
     }
+}
+
+/// A multipart upload that a ledger records as still open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrandedUpload {
+    /// Name of the destination store ([`crate::storage::Store::name`]).
+    pub store: String,
+    /// Full key of the object being uploaded.
+    pub key: String,
+    /// Server-side upload id.
+    pub upload_id: String,
+}
+
+/// The uploads left open by the ledgers under `<state_dir>/ledgers/` (those that recorded
+/// where they were going). Read-only; torn lines are skipped.
+///
+/// # Errors
+/// The directory or a ledger cannot be read.
+pub fn stranded_uploads(state_dir: &Path) -> std::io::Result<Vec<StrandedUpload>> {
+    let dir = state_dir.join("ledgers");
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|x| x != "jsonl") {
+            continue;
+        }
+        let mut open: BTreeMap<String, StrandedUpload> = BTreeMap::new();
+        for line in BufReader::new(File::open(&path)?).lines() {
+            match serde_json::from_str::<Record>(&line?) {
+                Ok(Record::Upload {
+                    key,
+                    upload_id,
+                    store: Some(store),
+                    dst: Some(dst),
+                    ..
+                }) => {
+                    open.insert(
+                        key,
+                        StrandedUpload {
+                            store,
+                            key: dst,
+                            upload_id,
+                        },
+                    );
+                }
+                Ok(Record::UploadEnd { key, upload_id })
+                    if open.get(&key).is_some_and(|u| u.upload_id == upload_id) =>
+                {
+                    open.remove(&key);
+                }
+                Ok(Record::Done { key, .. }) => {
+                    open.remove(&key);
+                }
+                _ => {}
+            }
+        }
+        out.extend(open.into_values());
+    }
+    Ok(out)
 }
 
 /// An open ledger file.
@@ -286,6 +357,8 @@ mod tests {
                 src_etag: None,
                 upload_id: "u1".into(),
                 part_size: 10,
+                store: Some("s3 bucket-b".into()),
+                dst: Some("backup/x/big".into()),
             })
             .unwrap();
             for i in [0usize, 2] {
@@ -317,6 +390,10 @@ mod tests {
             .unwrap();
         let (l, s) = Ledger::open(&path).unwrap();
         assert_eq!(s.done["a"].dst_etag.as_deref(), Some("e2"));
+        assert!(
+            stranded_uploads(dir.path()).unwrap().is_empty(),
+            "not under ledgers/"
+        );
         let u = &s.uploads["big"];
         assert_eq!(u.upload_id, "u1");
         assert_eq!(u.parts.keys().copied().collect::<Vec<_>>(), vec![0, 2]);
@@ -333,5 +410,51 @@ mod tests {
         l.compact(&s).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn stranded_uploads_are_the_open_ones_with_their_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, _) = Ledger::open(&dir.path().join("ledgers/x.jsonl")).unwrap();
+        let upload = |key: &str, id: &str| Record::Upload {
+            key: key.into(),
+            size: 100,
+            src_etag: None,
+            upload_id: id.into(),
+            part_size: 10,
+            store: Some("store-b".into()),
+            dst: Some(format!("root/{key}")),
+        };
+        for r in [
+            upload("open", "u1"),
+            upload("ended", "u2"),
+            upload("done", "u3"),
+            Record::UploadEnd {
+                key: "ended".into(),
+                upload_id: "u2".into(),
+            },
+            // The end of another upload of the same key does not close this one.
+            Record::UploadEnd {
+                key: "open".into(),
+                upload_id: "older".into(),
+            },
+            Record::Done {
+                key: "done".into(),
+                size: 100,
+                src_etag: None,
+                dst_etag: None,
+                md5: "m".into(),
+            },
+        ] {
+            l.append(&r).unwrap();
+        }
+        assert_eq!(
+            stranded_uploads(dir.path()).unwrap(),
+            vec![StrandedUpload {
+                store: "store-b".into(),
+                key: "root/open".into(),
+                upload_id: "u1".into(),
+            }]
+        );
     }
 }

@@ -109,6 +109,9 @@ pub enum CopyError {
         example: String,
         reason: String,
     },
+    /// The copy was cancelled; its open multipart uploads were aborted.
+    #[error("copy cancelled")]
+    Cancelled,
     /// The ledger file cannot be used.
     #[error("ledger {}: {source}", path.display())]
     Ledger {
@@ -174,13 +177,39 @@ impl CopyJob {
     }
 }
 
-/// Process-wide limits shared by every copy of the process.
+/// The limits a copy runs under, and its stop signal.
 #[derive(Debug, Clone, Default)]
 pub struct Limits {
-    /// Byte-rate limit.
-    pub bytes: Option<Arc<ByteLimiter>>,
+    /// Byte-rate limits, every one applying (the flow's own, one shared with other flows).
+    pub bytes: Vec<Arc<ByteLimiter>>,
     /// The HTTP gate of the stores (for request counts).
     pub gate: Option<Arc<HttpGate>>,
+    /// Cancelled: open uploads are aborted, nothing new starts, and the copy returns
+    /// [`CopyError::Cancelled`].
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Limits {
+    /// Waits until `bytes` may pass every byte-rate limit.
+    pub async fn throttle(&self, bytes: u64) {
+        for limiter in &self.bytes {
+            limiter.acquire(bytes).await;
+        }
+    }
+
+    /// Runs `f` unless the copy is cancelled first; then `f` is dropped and the error is of
+    /// kind [`StorageErrorKind::Cancelled`].
+    pub(crate) async fn unless_cancelled<T>(
+        &self,
+        store: &str,
+        key: &str,
+        f: impl std::future::Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        tokio::select! {
+            r = f => r,
+            () = self.cancel.cancelled() => Err(StorageError::cancelled(store, key)),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -389,6 +418,9 @@ pub async fn run(
             });
         }
     }
+    if ctx.limits.cancel.is_cancelled() {
+        return Err(CopyError::Cancelled);
+    }
     if let Some(source) = fatal {
         return Err(CopyError::Fatal { source });
     }
@@ -519,7 +551,10 @@ async fn fill_missing_etags(
 fn stops_the_copy(e: &StorageError) -> bool {
     matches!(
         e.kind(),
-        StorageErrorKind::Denied | StorageErrorKind::BucketNotFound | StorageErrorKind::Fatal
+        StorageErrorKind::Denied
+            | StorageErrorKind::BucketNotFound
+            | StorageErrorKind::Fatal
+            | StorageErrorKind::Cancelled
     )
 }
 
@@ -535,7 +570,7 @@ async fn run_stage(
             let ctx = Arc::clone(ctx);
             let rel = item.rel.clone();
             let handle = tokio::spawn(async move {
-                if ctx.stop.load(Ordering::Relaxed) {
+                if ctx.stop.load(Ordering::Relaxed) || ctx.limits.cancel.is_cancelled() {
                     return Ok(false);
                 }
                 pipeline::copy_item(&ctx, item).await.map(|()| true)

@@ -23,11 +23,21 @@ use crate::storage::{StorageError, StorageErrorKind};
 const MAX_PARTS: u64 = 10_000;
 
 pub(super) async fn copy_item(ctx: &Ctx, item: PlanItem) -> Result<(), StorageError> {
+    // Cancelling a single request leaves nothing behind; uploads abort themselves below.
+    let dst = ctx.job.dst.name();
     if ctx.server_side {
-        return server_side(ctx, &item).await;
+        let key = ctx.dst_key(&item.rel);
+        return ctx
+            .limits
+            .unless_cancelled(dst, &key, server_side(ctx, &item))
+            .await;
     }
     if item.size < ctx.cfg.multipart_threshold {
-        return single(ctx, &item).await;
+        let key = ctx.dst_key(&item.rel);
+        return ctx
+            .limits
+            .unless_cancelled(dst, &key, single(ctx, &item))
+            .await;
     }
     if !ctx.job.dst.resumable_multipart() {
         return sequential(ctx, &item).await;
@@ -100,9 +110,7 @@ impl Ctx {
         let mut got = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
-            if let Some(limiter) = &self.limits.bytes {
-                limiter.acquire(chunk.len() as u64).await;
-            }
+            self.limits.throttle(chunk.len() as u64).await;
             hasher.update(&chunk);
             got += chunk.len() as u64;
             chunks.push(chunk);
@@ -287,6 +295,8 @@ async fn multipart(
                 src_etag: src_etag.clone(),
                 upload_id: id.clone(),
                 part_size,
+                store: Some(ctx.job.dst.name().to_string()),
+                dst: Some(dst_key.clone()),
             });
             (id, part_size, Default::default())
         }
@@ -296,13 +306,16 @@ async fn multipart(
         .filter(|i| !done.contains_key(&(*i as usize)))
         .collect();
 
-    let result = futures::stream::iter(todo)
+    let parts = futures::stream::iter(todo)
         .map(|index| copy_part(ctx, item, &dst_key, &upload_id, index, part_size))
         .buffer_unordered(ctx.cfg.parts_per_object.max(1))
         .try_for_each(|(index, part)| {
             done.insert(index, part);
             futures::future::ready(Ok(()))
-        })
+        });
+    let result = ctx
+        .limits
+        .unless_cancelled(ctx.job.dst.name(), &dst_key, parts)
         .await;
     let result = match result {
         Ok(()) => complete(ctx, item, src_etag, &dst_key, &upload_id, &done).await,
@@ -486,7 +499,7 @@ async fn sequential(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
         .run(
             |_| async {
                 let mut upload = ctx.job.dst.start_sequential_upload(&dst_key).await?;
-                let result = async {
+                let body = async {
                     let mut stream = ctx.job.src.get(&src_key, None).await?.stream;
                     let mut pending = futures::stream::FuturesOrdered::new();
                     let mut buf: Vec<Bytes> = Vec::new();
@@ -499,9 +512,7 @@ async fn sequential(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
                     loop {
                         let next = stream.next().await.transpose()?;
                         if let Some(chunk) = &next {
-                            if let Some(l) = &ctx.limits.bytes {
-                                l.acquire(chunk.len() as u64).await;
-                            }
+                            ctx.limits.throttle(chunk.len() as u64).await;
                             buffered += chunk.len() as u64;
                             total += chunk.len() as u64;
                             buf.push(chunk.clone());
@@ -534,8 +545,11 @@ async fn sequential(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
                     }
                     upload.complete().await.map_err(put_err)?;
                     Ok(())
-                }
-                .await;
+                };
+                let result = ctx
+                    .limits
+                    .unless_cancelled(ctx.job.dst.name(), &dst_key, body)
+                    .await;
                 if result.is_err() {
                     let _ = upload.abort().await;
                 }

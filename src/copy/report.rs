@@ -19,6 +19,8 @@ pub trait CopyObserver: Send + Sync {
     fn object_failed(&self, _rel: &str, _error: &StorageError) {}
     /// A flow (create, restore, migrate) started a step worth telling the user about.
     fn step(&self, _message: &str) {}
+    /// A restore imported `rows` more rows (as Milvus reported them).
+    fn rows(&self, _rows: u64) {}
 }
 
 /// Observer that ignores everything.

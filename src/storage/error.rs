@@ -90,6 +90,8 @@ pub enum StorageErrorKind {
     Integrity,
     /// Configuration or local failure that trying again cannot fix.
     Fatal,
+    /// The copy was cancelled before this operation finished.
+    Cancelled,
 }
 
 /// Error of one storage operation, with the store, the operation and the key it concerned.
@@ -126,6 +128,17 @@ impl StorageError {
             key: key.to_string(),
             kind,
             message,
+        }
+    }
+
+    /// The operation on `key` was abandoned because its copy was cancelled.
+    pub fn cancelled(store: &str, key: &str) -> Self {
+        Self::Request {
+            store: store.to_string(),
+            op: "copy",
+            key: key.to_string(),
+            kind: StorageErrorKind::Cancelled,
+            message: "cancelled".to_string(),
         }
     }
 
