@@ -588,12 +588,11 @@ impl Follower {
             || p.bytes_done < l.bytes_done
             || p.objects_done < l.objects_done;
         if new_copy {
+            // Totals are what is left to copy (the daemon has taken the skipped part out).
             self.display.planned(&PlanSummary {
-                objects_total: p.objects_total + p.objects_skipped,
+                objects_total: p.objects_total,
                 bytes_total: p.bytes_total,
-                objects_skipped: p.objects_skipped,
-                bytes_skipped: 0,
-                objects_resumed: 0,
+                ..PlanSummary::default()
             });
             self.last = api::Progress {
                 bytes_done: 0,

@@ -39,6 +39,10 @@ use crate::transfer::{self, CopyRequest, CopyTarget, RunContext};
 /// How long a cancelled job's flow may take to reach its own stop (abort its uploads, drop a
 /// partial collection) before it is dropped where it is.
 const CANCEL_GRACE: Duration = Duration::from_secs(60);
+/// Automatic retries of a job that failed in a way that may pass by itself.
+const AUTO_RETRIES: u32 = 2;
+/// The pause before the first of them (doubled for the second).
+const RETRY_PAUSE: Duration = Duration::from_secs(30);
 /// How often progress is published while a job runs.
 const TICK: Duration = Duration::from_millis(500);
 /// How often progress is persisted while a job runs (in ticks).
@@ -329,15 +333,57 @@ impl Manager {
         }
     }
 
+    /// Runs a job to its end, retrying a failure that may pass by itself (a Milvus or store
+    /// that cannot be reached, throttling) after a pause; the flows resume where they were.
     async fn drive(self: Arc<Self>, job: Arc<Job>) {
+        let mut retries = 0;
+        loop {
+            let Some(e) = self.attempt(&job).await else {
+                return;
+            };
+            if !e.is_retryable() || retries >= AUTO_RETRIES {
+                let r = job.update(|r| {
+                    r.state = JobState::Failed;
+                    r.finished_at = now();
+                    r.error = e.to_string();
+                });
+                self.save(&r);
+                tracing::warn!(job = %job.id, "failed: {e}");
+                job.emit("error", &r.error);
+                job.emit("state", "failed");
+                return;
+            }
+            retries += 1;
+            let pause = RETRY_PAUSE * retries;
+            let r = job.update(|r| {
+                r.state = JobState::Queued;
+                r.message = format!(
+                    "retrying in {}s ({retries} of {AUTO_RETRIES}) after: {e}",
+                    pause.as_secs()
+                );
+            });
+            self.save(&r);
+            tracing::warn!(job = %job.id, "{}", r.message);
+            job.emit("error", &r.message);
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = job.cancel.cancelled() => {}
+                () = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// One run of a job: `None` when it ended (succeeded, cancelled, or stopped by shutdown),
+    /// else the error it failed with.
+    async fn attempt(&self, job: &Arc<Job>) -> Option<Error> {
         let permit = tokio::select! {
             p = Arc::clone(&self.slots).acquire_owned() => p.ok(),
             () = job.cancel.cancelled() => None,
-            () = self.shutdown.cancelled() => return,
+            () = self.shutdown.cancelled() => return None,
         };
         if permit.is_none() || job.cancel.is_cancelled() {
-            self.finish_cancelled(&job).await;
-            return;
+            self.finish_cancelled(job).await;
+            return None;
         }
         let r = job.update(|r| {
             r.state = JobState::Running;
@@ -362,7 +408,7 @@ impl Manager {
             cancel: job.cancel.clone(),
         };
         let observer = Arc::new(JobObserver {
-            job: Arc::clone(&job),
+            job: Arc::clone(job),
             metrics: Arc::clone(&self.metrics),
         });
         let dir = self.state.job_dir(&job.id);
@@ -391,7 +437,7 @@ impl Manager {
                 () = self.shutdown.cancelled() => {
                     self.save(&job.record());
                     tracing::info!(job = %job.id, "stopped by shutdown; resumes on the next start");
-                    return;
+                    return None;
                 }
             }
         };
@@ -418,19 +464,10 @@ impl Manager {
                 job.emit("state", r.state.as_str());
             }
             // After a cancel, whatever the flow returned, the job is cancelled.
-            Some(Err(e)) if !job.cancel.is_cancelled() => {
-                let r = job.update(|r| {
-                    r.state = JobState::Failed;
-                    r.finished_at = now();
-                    r.error = e.to_string();
-                });
-                self.save(&r);
-                tracing::warn!(job = %job.id, "failed: {e}");
-                job.emit("error", &r.error);
-                job.emit("state", "failed");
-            }
-            _ => self.finish_cancelled(&job).await,
+            Some(Err(e)) if !job.cancel.is_cancelled() => return Some(e),
+            _ => self.finish_cancelled(job).await,
         }
+        None
     }
 
     /// Undoes what a cancelled job left and marks it cancelled.

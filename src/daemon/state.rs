@@ -192,21 +192,45 @@ pub fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The state directory.
+/// The state directory, locked for this process while it is open.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
+    _lock: std::sync::Arc<std::fs::File>,
 }
 
 impl StateDir {
-    /// Opens (creating with mode 0700) the state directory `root`.
+    /// Opens (creating with mode 0700) the state directory `root` and takes its lock
+    /// (`<root>/daemon.lock`): two daemons on one directory would run the same jobs twice.
     ///
     /// # Errors
-    /// [`DaemonError::State`] when it cannot be created.
+    /// [`DaemonError::State`] when it cannot be created, or another process holds it.
     pub fn open(root: &Path) -> Result<StateDir, DaemonError> {
+        use std::os::unix::fs::OpenOptionsExt;
         create_private_dir(&root.join("jobs")).map_err(|e| DaemonError::state(root, e))?;
+        let path = root.join("daemon.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| DaemonError::state(&path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(DaemonError::state(
+                    root,
+                    std::io::Error::other(
+                        "another milvus-migrate daemon uses this state directory",
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(DaemonError::state(&path, e)),
+        }
         Ok(StateDir {
             root: root.to_path_buf(),
+            _lock: std::sync::Arc::new(lock),
         })
     }
 
@@ -376,6 +400,16 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+    }
+
+    #[test]
+    fn a_second_daemon_cannot_open_a_state_directory_in_use() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = StateDir::open(tmp.path()).unwrap();
+        let err = StateDir::open(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("another milvus-migrate daemon"), "{err}");
+        drop(first);
+        StateDir::open(tmp.path()).unwrap();
     }
 
     #[test]
