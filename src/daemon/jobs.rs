@@ -484,7 +484,14 @@ impl Manager {
             metrics: Arc::clone(&self.metrics),
         };
         let dir = self.state.job_dir(&job.id);
-        let cleanup = discard(&job.spec, dir, self.shared_bytes.clone(), &observer);
+        let started = r.attempts > 0;
+        let cleanup = async {
+            if started {
+                discard(&job.spec, dir, self.shared_bytes.clone(), &observer).await
+            } else {
+                Ok("cancelled before it started: nothing to remove".to_string())
+            }
+        };
         let result = tokio::select! {
             r = cleanup => r,
             () = self.shutdown.cancelled() => {
@@ -569,8 +576,12 @@ impl CopyObserver for JobObserver {
             .filter(|p| ["preflight", "create", "copy", "restore", "cleanup"].contains(p));
         self.job.update(|r| {
             r.message = message.to_string();
-            if let Some(p) = phase {
+            if let Some(p) = phase.filter(|p| *p != r.phase) {
                 r.phase = p.to_string();
+                // A new phase's copy starts from nothing; totals over the job stay.
+                let pr = &mut r.progress;
+                (pr.bytes_done, pr.bytes_total) = (0, 0);
+                (pr.objects_done, pr.objects_total, pr.objects_skipped) = (0, 0, 0);
             }
         });
         self.job

@@ -8,11 +8,11 @@ use crate::{
     two_stores,
 };
 
-const MIB: usize = 1 << 20;
+pub const MIB: usize = 1 << 20;
 /// Small settings so the edge cases are cheap: 5 MiB parts (the S3 minimum), 8 MiB threshold.
 const SMALL_PARTS: [&str; 4] = ["--part-size", "5MiB", "--multipart-threshold", "8MiB"];
 
-fn backup_meta(name: &str) -> Vec<u8> {
+pub fn backup_meta(name: &str) -> Vec<u8> {
     format!(r#"{{"id":"id-{name}","state_code":0,"name":"{name}","size":1}}"#).into_bytes()
 }
 

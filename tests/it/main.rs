@@ -4,6 +4,7 @@
 //! failure on demand.
 
 mod copy;
+mod daemon;
 mod migrate;
 mod milvus;
 mod support;

@@ -13,7 +13,7 @@ use crate::milvus::{counts_of, profiles, run_fatal, run_json, seed, unique};
 use crate::support::milvus::Stack;
 
 /// Seeds a collection with partitions, deletes and dynamic fields; returns its expected rows.
-fn seed_full(profile: &Path, coll: &str, rows: &str) -> u64 {
+pub fn seed_full(profile: &Path, coll: &str, rows: &str) -> u64 {
     let seeded = seed(
         profile,
         coll,
@@ -33,7 +33,7 @@ fn seed_full(profile: &Path, coll: &str, rows: &str) -> u64 {
 }
 
 /// Keys of objects (files) under a directory of a store's data dir.
-fn files_under(dir: &Path) -> usize {
+pub fn files_under(dir: &Path) -> usize {
     if !dir.exists() {
         return 0;
     }
@@ -50,7 +50,7 @@ fn files_under(dir: &Path) -> usize {
         .sum()
 }
 
-fn assert_verified(report: &Value, expected: u64) {
+pub fn assert_verified(report: &Value, expected: u64) {
     let c = &report["collections"][0];
     assert_eq!(c["rows_a"].as_u64(), Some(expected), "{report}");
     assert_eq!(c["rows_b"].as_u64(), Some(expected), "{report}");
