@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    milvus_migrate::install_tls_provider();
     let default = match args.verbose {
         0 => "warn",
         1 => "info",

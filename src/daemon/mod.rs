@@ -114,6 +114,7 @@ pub struct Bound {
 pub async fn serve(cfg: ServeConfig, ready: impl FnOnce(Bound)) -> Result<(), DaemonError> {
     use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+    crate::install_tls_provider();
     if !cfg.listen.ip().is_loopback() && cfg.token.is_none() {
         return Err(DaemonError::NoToken { addr: cfg.listen });
     }

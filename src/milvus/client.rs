@@ -913,6 +913,7 @@ fn tls_config(cfg: &MilvusConfig, address: &str) -> Result<ClientTlsConfig, Milv
             message: format!("cannot read {what} `{path}`: {e}"),
         })
     };
+    crate::install_tls_provider();
     let mut tls = ClientTlsConfig::new().with_native_roots();
     if !cfg.ca_cert_path.is_empty() {
         tls = tls.ca_certificate(Certificate::from_pem(read(

@@ -954,3 +954,58 @@ fn daemon_auth_and_bad_requests() {
     // Still serving, and nothing refused became a job.
     assert_eq!(daemon.jobs_json(&["list", "--json"]), serde_json::json!([]));
 }
+
+/// With `--tls-cert`/`--tls-key` the daemon speaks gRPC over TLS only: a client that trusts
+/// the certificate (`--ca-cert`) is served, one that does not, or that speaks plain HTTP/2, is
+/// refused (exit 2); the token still applies over TLS.
+#[test]
+fn daemon_serves_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tls-token-42\n").unwrap();
+    let daemon = Daemon::start(
+        &dir.path().join("state"),
+        &[
+            "--tls-cert",
+            path_str(&cert_pem),
+            "--tls-key",
+            path_str(&key_pem),
+            "--token-file",
+            path_str(&token),
+        ],
+    );
+    let port = daemon.url.rsplit_once(':').unwrap().1.to_string();
+    let https = format!("https://localhost:{port}");
+    let with = |url: &str, extra: &[&str]| {
+        let mut args = vec!["--daemon", url, "--token-file", path_str(&token)];
+        args.extend_from_slice(extra);
+        args.extend(["list", "--json"]);
+        client(&args)
+    };
+
+    let ok = with(&https, &["--ca-cert", path_str(&cert_pem)]);
+    assert!(
+        ok.status.success(),
+        "TLS client with the CA refused: {}\ndaemon stderr:\n{}",
+        String::from_utf8_lossy(&ok.stderr),
+        daemon.log_text()
+    );
+    assert_eq!(last_json(&ok), Value::Array(vec![]));
+
+    let untrusted = with(&https, &[]);
+    assert_eq!(untrusted.status.code(), Some(2), "a client without the CA");
+    let plain = with(&daemon.url, &[]);
+    assert_eq!(plain.status.code(), Some(2), "a plain-text client");
+
+    let no_token = client(&["--daemon", &https, "--ca-cert", path_str(&cert_pem), "list"]);
+    assert_eq!(no_token.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&no_token.stderr).contains("UNAUTHENTICATED"),
+        "{}",
+        String::from_utf8_lossy(&no_token.stderr)
+    );
+}
