@@ -1009,3 +1009,37 @@ fn daemon_serves_over_tls() {
         String::from_utf8_lossy(&no_token.stderr)
     );
 }
+
+/// The gRPC health service answers SERVING for the daemon's service, without a token (load
+/// balancers and probes carry none), while the job API behind the same port wants one.
+#[tokio::test]
+async fn daemon_reports_health_without_a_token() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "health-token\n").unwrap();
+    let daemon = Daemon::start(
+        &dir.path().join("state"),
+        &["--token-file", path_str(&token)],
+    );
+    let channel = tonic::transport::Channel::from_shared(daemon.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in ["", "milvus_migrate.daemon.v1.MigrationDaemon"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("health of `{service}`: {e}"))
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "service `{service}`");
+    }
+    let refused = client(&["--daemon", &daemon.url, "list"]);
+    assert_eq!(refused.status.code(), Some(2));
+}
