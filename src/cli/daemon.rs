@@ -439,7 +439,7 @@ pub async fn jobs(args: JobsArgs) -> Result<u8> {
             };
             if submit.watch {
                 eprintln!("submitted job {}", job.id);
-                return watch(&mut client, &job.id, submit.out).await;
+                return watch(&args, &mut client, &job.id, submit.out).await;
             }
             if submit.out.json {
                 print_job(&job, submit.out)?;
@@ -487,30 +487,54 @@ pub async fn jobs(args: JobsArgs) -> Result<u8> {
             print_job(&job, *out)?;
             Ok(EXIT_OK)
         }
-        JobsCommand::Watch { id, out } => watch(&mut client, id, *out).await,
+        JobsCommand::Watch { id, out } => watch(&args, &mut client, id, *out).await,
     }
 }
 
 /// Follows a job to its end; the exit code says how it ended.
-async fn watch(client: &mut Client, id: &str, out: OutFlags) -> Result<u8> {
-    let mut stream = client
-        .watch_job(api::WatchJobRequest { id: id.to_string() })
-        .await
-        .map_err(refused)?
-        .into_inner();
+async fn watch(args: &JobsArgs, client: &mut Client, id: &str, out: OutFlags) -> Result<u8> {
     let display = progress::Progress::start(progress::Mode::detect(out.quiet));
     let mut follower = Follower::new(Arc::clone(&display));
-    let mut last = None;
-    let result = loop {
-        match stream.message().await {
-            Ok(Some(event)) => {
-                if let Some(job) = &event.job {
-                    follower.update(job, &event);
-                }
-                last = event.job;
-            }
-            Ok(None) => break Ok(()),
+    let mut last: Option<api::Job> = None;
+    // A daemon restarting (SIGTERM, then started again by its supervisor) ends the stream:
+    // follow the job again once it is back, for up to RECONNECT_FOR.
+    let mut gone_since: Option<std::time::Instant> = None;
+    let result = 'follow: loop {
+        let stream = match client
+            .watch_job(api::WatchJobRequest { id: id.to_string() })
+            .await
+        {
+            Ok(s) => Some(s.into_inner()),
+            Err(s) if reconnectable(&s) => None,
             Err(s) => break Err(refused(s)),
+        };
+        if let Some(mut stream) = stream {
+            gone_since = None;
+            loop {
+                match stream.message().await {
+                    Ok(Some(event)) => {
+                        if let Some(job) = &event.job {
+                            follower.update(job, &event);
+                        }
+                        last = event.job;
+                    }
+                    Ok(None) if last.as_ref().is_some_and(is_finished) => break 'follow Ok(()),
+                    Ok(None) => break,
+                    Err(s) if reconnectable(&s) => break,
+                    Err(s) => break 'follow Err(refused(s)),
+                }
+            }
+        }
+        if gone_since.is_none() {
+            display.step("the daemon went away; following the job again when it is back");
+        }
+        let since = *gone_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() > RECONNECT_FOR {
+            break Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        if let Ok(c) = connect(args).await {
+            *client = c;
         }
     };
     display.finish();
@@ -518,11 +542,7 @@ async fn watch(client: &mut Client, id: &str, out: OutFlags) -> Result<u8> {
     let Some(job) = last else {
         bail!("the daemon sent nothing about job {id}");
     };
-    let finished = matches!(
-        api::JobState::try_from(job.state),
-        Ok(api::JobState::Succeeded | api::JobState::Failed | api::JobState::Cancelled)
-    );
-    if !finished {
+    if !is_finished(&job) {
         bail!(
             "the daemon stopped sending before job {id} ended (state {}); `jobs watch {id}` \
              follows it again",
@@ -564,6 +584,21 @@ fn print_summary(report: &Value) {
             );
         }
     }
+}
+
+/// How long `watch` waits for a daemon that went away to come back.
+const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn is_finished(job: &api::Job) -> bool {
+    matches!(
+        api::JobState::try_from(job.state),
+        Ok(api::JobState::Succeeded | api::JobState::Failed | api::JobState::Cancelled)
+    )
+}
+
+/// A daemon shutting down, restarting, or unreachable for a moment.
+fn reconnectable(s: &tonic::Status) -> bool {
+    matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown)
 }
 
 /// Replays a job's progress on the same display as the one-shot commands.

@@ -419,13 +419,13 @@ struct InCopy {
 
 /// Seeds ~8 MiB of rows on A, starts a daemon and submits the migration (profiles sent with
 /// `--inline` when `inline`), then waits until the job copies.
-fn migration_in_copy(tag: &str, inline: bool) -> InCopy {
+fn migration_in_copy(tag: &str, inline: bool, daemon_args: &[&str]) -> InCopy {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = profiles(dir.path());
     let coll = unique(tag);
     let seeded = seed(&a, &coll, &["--rows", "30000", "--dim", "64"]);
     let expected = counts_of(&seeded).0;
-    let daemon = Daemon::start(&dir.path().join("state"), &[]);
+    let daemon = Daemon::start(&dir.path().join("state"), daemon_args);
     let mut args = vec![
         "submit",
         "migrate",
@@ -592,7 +592,7 @@ fn daemon_runs_a_migration_and_watch_follows_it() {
 /// kept in the state directory readable by the owner only, and never shown.
 #[test]
 fn daemon_resumes_a_job_after_sigkill_in_copy() {
-    let mut job = migration_in_copy("dm_kill", true);
+    let mut job = migration_in_copy("dm_kill", true, &[]);
     let shown = job.daemon.get(&job.id);
     assert_eq!(shown["state"], "running", "{shown}");
     assert_no_secrets(&shown.to_string(), "get of an inline job");
@@ -644,14 +644,45 @@ fn files_holding(dir: &Path, needle: &str) -> Vec<(PathBuf, u32)> {
 }
 
 /// SIGTERM stops the daemon promptly with exit 0, and the job it was running resumes on the
-/// next start and completes verified.
+/// next start (on the same address, as a supervisor restarts it) and completes verified; a
+/// `jobs watch` started before the SIGTERM follows the job across the restart to its end.
 #[test]
 fn daemon_sigterm_persists_and_resumes() {
-    let mut job = migration_in_copy("dm_term", false);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut job = migration_in_copy("dm_term", false, &["--listen", &listen]);
+    let watcher = Command::new(BIN)
+        .args([
+            "jobs",
+            "--daemon",
+            &job.daemon.url,
+            "watch",
+            &job.id,
+            "--json",
+            "-q",
+        ])
+        .env_remove("MILVUS_MIGRATE_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start jobs watch");
+    std::thread::sleep(Duration::from_millis(500));
     let (status, took) = job.daemon.terminate();
     assert_eq!(status.code(), Some(0), "exit after SIGTERM");
     assert!(took < Duration::from_secs(15), "SIGTERM took {took:?}");
     job.daemon.restart();
+    let watched = watcher.wait_with_output().expect("jobs watch");
+    assert_eq!(
+        watched.status.code(),
+        Some(0),
+        "watch across the restart: {}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    assert_eq!(last_json(&watched)["state"], "succeeded");
     assert_resumed(&job);
 }
 
