@@ -58,7 +58,8 @@ pub const S3_MIN_PART: u64 = 5 * MIB;
 pub const S3_MAX_PART: u64 = 5 * GIB;
 
 /// How objects move between the two stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TransferMode {
     /// Server-side copy when both stores are the same service, else streaming.
     Auto,
@@ -101,7 +102,8 @@ impl fmt::Display for TransferMode {
 ///
 /// For `bw_limit` and `request_rate`, `Some(0)` means "explicitly unlimited" (so a CLI
 /// `--bw-limit off` can override a limit in the file).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TransferOptions {
     /// Objects in flight (`transfer.concurrency`; v1 `backup.parallelism.copydata`).
     pub concurrency: Option<usize>,

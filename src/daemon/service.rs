@@ -18,8 +18,8 @@ use super::DaemonError;
 use super::api;
 use super::api::migration_daemon_server::MigrationDaemon;
 use super::jobs::{self, Manager, state_from_proto, to_proto};
-use super::state::{CopySpec, JobSpec, MigrateSpec, ProfileSource, TransferSpec};
-use crate::config::{self, Profile};
+use super::state::{CopySpec, JobSpec, MigrateSpec, ProfileSource};
+use crate::config::{self, Profile, TransferOptions};
 use crate::copy::Retryable;
 use crate::create::{self, Selector};
 use crate::error::Error;
@@ -93,7 +93,7 @@ fn load(source: &ProfileSource, role: &str) -> Result<Profile, DaemonError> {
     })
 }
 
-fn transfer_spec(t: Option<api::TransferSettings>) -> Result<TransferSpec, DaemonError> {
+fn transfer_spec(t: Option<api::TransferSettings>) -> Result<TransferOptions, DaemonError> {
     let t = t.unwrap_or_default();
     let size = |key: &str, v: &Option<String>| -> Result<Option<u64>, DaemonError> {
         v.as_deref()
@@ -108,7 +108,7 @@ fn transfer_spec(t: Option<api::TransferSettings>) -> Result<TransferSpec, Daemo
                 .unwrap_or(0),
         ),
     };
-    Ok(TransferSpec {
+    Ok(TransferOptions {
         concurrency: t.concurrency.map(|v| v as usize),
         parts_per_object: t.parts_per_object.map(|v| v as usize),
         part_size: size("part_size", &t.part_size)?,
@@ -117,6 +117,7 @@ fn transfer_spec(t: Option<api::TransferSettings>) -> Result<TransferSpec, Daemo
         bw_limit,
         request_rate: t.request_rate,
         retries: t.retries,
+        ..TransferOptions::default()
     })
 }
 
@@ -268,7 +269,7 @@ impl MigrationDaemon for Service {
             overwrite: r.overwrite,
             transfer: transfer_spec(r.transfer)?,
         };
-        pa.transfer(&spec.transfer.options()).map_err(bad)?;
+        pa.transfer(&spec.transfer).map_err(bad)?;
         match transfer::find_backup(&pa, &spec.name).await {
             Ok(()) => {}
             Err(e) if e.is_retryable() => {

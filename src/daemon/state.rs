@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::DaemonError;
+use crate::config::TransferOptions;
 
 /// Where a job's profile comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,37 +27,6 @@ pub enum ProfileSource {
     Path(PathBuf),
     /// The file's text, as submitted (holds secrets: stored 0600, never returned).
     Inline(String),
-}
-
-/// Copier settings of one job, over its profiles' `transfer:` settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferSpec {
-    pub concurrency: Option<usize>,
-    pub parts_per_object: Option<usize>,
-    pub part_size: Option<u64>,
-    pub multipart_threshold: Option<u64>,
-    pub max_buffer_memory: Option<u64>,
-    /// Bytes per second; `Some(0)` = explicitly unlimited.
-    pub bw_limit: Option<u64>,
-    pub request_rate: Option<u32>,
-    pub retries: Option<u32>,
-}
-
-impl TransferSpec {
-    /// As copier options.
-    pub fn options(&self) -> crate::config::TransferOptions {
-        crate::config::TransferOptions {
-            concurrency: self.concurrency,
-            parts_per_object: self.parts_per_object,
-            part_size: self.part_size,
-            multipart_threshold: self.multipart_threshold,
-            max_buffer_memory: self.max_buffer_memory,
-            bw_limit: self.bw_limit,
-            request_rate: self.request_rate,
-            retries: self.retries,
-            ..Default::default()
-        }
-    }
 }
 
 /// A migration job: the `migrate` command's request.
@@ -76,7 +46,8 @@ pub struct MigrateSpec {
     pub keep_backup: bool,
     pub direct: bool,
     pub keep_partial: bool,
-    pub transfer: TransferSpec,
+    /// Copier settings over the profiles' `transfer:` settings.
+    pub transfer: TransferOptions,
 }
 
 /// A copy job: the `copy` command's request for a backup.
@@ -86,7 +57,8 @@ pub struct CopySpec {
     pub to: ProfileSource,
     pub name: String,
     pub overwrite: bool,
-    pub transfer: TransferSpec,
+    /// Copier settings over the profiles' `transfer:` settings.
+    pub transfer: TransferOptions,
 }
 
 /// What a job does.
@@ -361,7 +333,7 @@ mod tests {
             to: ProfileSource::Path("/etc/b.yaml".into()),
             name: "bk".into(),
             overwrite: false,
-            transfer: TransferSpec::default(),
+            transfer: TransferOptions::default(),
         })
     }
 
