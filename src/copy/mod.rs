@@ -406,6 +406,7 @@ pub async fn run(
         .partition(|i| last.contains(&i.rel.as_str()));
     let mut failures = Vec::new();
     let mut fatal = None;
+    let transfer_started = Instant::now();
     run_stage(&ctx, early, &mut failures, &mut fatal).await;
     if failures.is_empty() && fatal.is_none() {
         run_stage(&ctx, late, &mut failures, &mut fatal).await;
@@ -418,6 +419,7 @@ pub async fn run(
             });
         }
     }
+    let transfer_secs = transfer_started.elapsed().as_secs_f64();
     if ctx.limits.cancel.is_cancelled() {
         return Err(CopyError::Cancelled);
     }
@@ -482,6 +484,7 @@ pub async fn run(
             .map_or(0, |g| g.requests() - requests_before),
         duration_secs: duration,
         throughput_mib_s: bytes_copied as f64 / (1024.0 * 1024.0) / duration,
+        transfer_secs,
         objects_per_sec: objects_copied as f64 / duration,
         ledger: ctx.ledger.as_ref().map(|l| l.path().display().to_string()),
         failures,

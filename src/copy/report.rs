@@ -94,6 +94,9 @@ pub struct CopyReport {
     pub duration_secs: f64,
     /// bytes_copied / duration, MiB/s.
     pub throughput_mib_s: f64,
+    /// Time spent moving objects: from the first transfer to the last, after listing and
+    /// planning (the window a byte-rate limit governs).
+    pub transfer_secs: f64,
     /// objects_copied / duration.
     pub objects_per_sec: f64,
     /// Where the ledger lives.
