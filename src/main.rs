@@ -11,7 +11,10 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     milvus_migrate::install_tls_provider();
+    // A daemon says what it does with its jobs (submitted, started, finished) by default.
+    let daemon = matches!(args.command, cli::Command::Serve(_));
     let default = match args.verbose {
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -24,6 +27,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a daemon's log usually goes to a file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 
