@@ -107,6 +107,22 @@ pub enum Selector {
 }
 
 impl Selector {
+    /// The selectors of `-c` values and `-d` databases.
+    ///
+    /// # Errors
+    /// [`CreateError::BadSelector`] for the first bad `-c` value.
+    pub fn parse_all(
+        collections: &[String],
+        databases: &[String],
+    ) -> Result<Vec<Selector>, CreateError> {
+        let mut out = Vec::new();
+        for c in collections {
+            out.push(Selector::parse(c)?);
+        }
+        out.extend(databases.iter().cloned().map(Selector::Database));
+        Ok(out)
+    }
+
     /// Parses one `-c` value.
     ///
     /// # Errors

@@ -53,15 +53,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the flow stopped because it was cancelled (in any phase).
-    pub fn is_cancelled(&self) -> bool {
-        match self {
-            Self::Cancelled | Self::Copy(CopyError::Cancelled) => true,
-            Self::Phase(p) => p.source.is_cancelled(),
-            _ => false,
-        }
-    }
-
     /// Whether the same operation may succeed later without any change.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -486,31 +486,11 @@ pub async fn discard(
     let a_backup = session.open(&a_backup_cfg)?;
     let b_backup = session.open(&req.to.backup_storage)?;
     let b_milvus = session.open(&req.to.milvus_storage)?;
-    let stores = [
-        session.open(&req.from.milvus_storage)?,
-        a_backup.clone(),
-        b_backup.clone(),
-        b_milvus.clone(),
-    ];
+    let a_milvus = session.open(&req.from.milvus_storage)?;
 
     if let Some(dir) = &req.state_dir {
-        let stranded = crate::copy::ledger::stranded_uploads(dir).map_err(|source| {
-            crate::copy::CopyError::Ledger {
-                path: dir.join("ledgers"),
-                source,
-            }
-        })?;
-        for u in stranded {
-            let Some(store) = stores.iter().find(|s| s.name() == u.store) else {
-                tracing::warn!(store = %u.store, key = %u.key, "open upload in an unknown store");
-                continue;
-            };
-            match store.abort_multipart(&u.key, &u.upload_id).await {
-                Ok(()) => out.uploads_aborted += 1,
-                Err(e) if e.kind() == StorageErrorKind::UploadNotFound => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let stores = [&a_milvus, &a_backup, &b_backup, &b_milvus];
+        out.uploads_aborted = crate::copy::abort_stranded(dir, &stores).await?;
         if out.uploads_aborted > 0 {
             observer.step(&format!(
                 "discard: aborted {} open multipart upload(s)",

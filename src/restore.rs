@@ -111,6 +111,18 @@ pub enum Naming {
 }
 
 impl Naming {
+    /// The naming of `--suffix` or `--rename` values (the same names without either).
+    ///
+    /// # Errors
+    /// See [`Naming::parse_rename`].
+    pub fn from_flags(suffix: Option<&str>, rename: &[String]) -> Result<Naming, RestoreError> {
+        match suffix {
+            Some(s) => Ok(Naming::Suffix(s.to_string())),
+            None if rename.is_empty() => Ok(Naming::Same),
+            None => Naming::parse_rename(rename),
+        }
+    }
+
     /// Parses `--rename` values (comma-separated `from:to` pairs).
     ///
     /// # Errors

@@ -270,21 +270,10 @@ pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<C
 pub async fn discard(req: &CopyRequest) -> Result<(u64, u64), Error> {
     let session = Session::new(req.from.transfer(&req.overrides)?);
     let dst = session.open(&req.to.backup_storage)?;
-    let mut aborted = 0;
-    if let Some(dir) = &req.state_dir {
-        let stranded =
-            copy::ledger::stranded_uploads(dir).map_err(|source| copy::CopyError::Ledger {
-                path: dir.join("ledgers"),
-                source,
-            })?;
-        for u in stranded.iter().filter(|u| u.store == dst.name()) {
-            match dst.abort_multipart(&u.key, &u.upload_id).await {
-                Ok(()) => aborted += 1,
-                Err(e) if e.kind() == StorageErrorKind::UploadNotFound => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
+    let aborted = match &req.state_dir {
+        Some(dir) => copy::abort_stranded(dir, &[&dst]).await?,
+        None => 0,
+    };
     let mut removed = 0;
     if let CopyTarget::Backup(name) = &req.target {
         let dir = layout::backup_dir(&req.to.backup_storage.root_path, name);

@@ -11,7 +11,8 @@ use clap::{Args, Subcommand};
 use milvus_migrate::copy::{CopyObserver, PlanSummary};
 use milvus_migrate::daemon::api::migration_daemon_client::MigrationDaemonClient;
 use milvus_migrate::daemon::api::{self, profile::Source};
-use milvus_migrate::daemon::{self, ServeConfig, auth};
+use milvus_migrate::daemon::state::JobState;
+use milvus_migrate::daemon::{self, ServeConfig, auth, jobs};
 use serde_json::{Value, json};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -339,30 +340,21 @@ pub fn job_json(j: &api::Job) -> Value {
 }
 
 fn state_name(s: i32) -> &'static str {
-    match api::JobState::try_from(s).unwrap_or(api::JobState::Unspecified) {
-        api::JobState::Unspecified => "unknown",
-        api::JobState::Queued => "queued",
-        api::JobState::Running => "running",
-        api::JobState::Cancelling => "cancelling",
-        api::JobState::Succeeded => "succeeded",
-        api::JobState::Failed => "failed",
-        api::JobState::Cancelled => "cancelled",
-    }
+    api::JobState::try_from(s)
+        .ok()
+        .and_then(jobs::state_from_proto)
+        .map_or("unknown", JobState::as_str)
 }
 
 fn parse_state(s: &str) -> Result<i32> {
-    let state = match s.trim().to_ascii_lowercase().as_str() {
-        "queued" => api::JobState::Queued,
-        "running" => api::JobState::Running,
-        "cancelling" => api::JobState::Cancelling,
-        "succeeded" => api::JobState::Succeeded,
-        "failed" => api::JobState::Failed,
-        "cancelled" => api::JobState::Cancelled,
-        other => bail!(
-            "unknown state `{other}`: queued, running, cancelling, succeeded, failed, cancelled"
+    let want = s.trim().to_ascii_lowercase();
+    match JobState::ALL.iter().find(|st| st.as_str() == want) {
+        Some(st) => Ok(jobs::state_to_proto(*st) as i32),
+        None => bail!(
+            "unknown state `{s}`: {}",
+            JobState::ALL.map(JobState::as_str).join(", ")
         ),
-    };
-    Ok(state as i32)
+    }
 }
 
 fn line(j: &api::Job) -> String {

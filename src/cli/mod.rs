@@ -364,17 +364,6 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn selectors(collections: &[String], databases: &[String]) -> Result<Vec<Selector>> {
-    let mut out = Vec::new();
-    for c in collections {
-        out.push(Selector::parse(c)?);
-    }
-    for d in databases {
-        out.push(Selector::Database(d.clone()));
-    }
-    Ok(out)
-}
-
 fn default_backup_name() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -411,7 +400,7 @@ async fn create(args: CreateArgs) -> Result<u8> {
         CreateRequest {
             profile,
             name,
-            selectors: selectors(&args.collections, &args.databases)?,
+            selectors: Selector::parse_all(&args.collections, &args.databases)?,
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
             context: RunContext::default(),
@@ -454,14 +443,6 @@ async fn create(args: CreateArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn naming(suffix: &Option<String>, rename: &[String]) -> Result<Naming> {
-    Ok(match (suffix, rename.is_empty()) {
-        (Some(s), _) => Naming::Suffix(s.clone()),
-        (None, false) => Naming::parse_rename(rename)?,
-        (None, true) => Naming::Same,
-    })
-}
-
 async fn migrate(args: MigrateArgs) -> Result<u8> {
     let from = load(&args.what.from)?;
     let to = load(&args.what.to)?;
@@ -472,8 +453,8 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
             from,
             to,
             name: args.what.name.clone(),
-            selectors: selectors(&args.what.collections, &args.what.databases)?,
-            naming: naming(&args.what.suffix, &args.what.rename)?,
+            selectors: Selector::parse_all(&args.what.collections, &args.what.databases)?,
+            naming: Naming::from_flags(args.what.suffix.as_deref(), &args.what.rename)?,
             rebuild_index,
             load: rebuild_index && !args.what.no_load,
             drop_existing: args.what.drop_existing,
@@ -534,14 +515,14 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
         Some(path) => load(path)?.backup_storage,
         None => profile.backup_storage.clone(),
     };
-    let naming = naming(&args.suffix, &args.rename)?;
+    let naming = Naming::from_flags(args.suffix.as_deref(), &args.rename)?;
     let progress = progress::Progress::start(progress::Mode::detect(args.run.quiet));
     let result = milvus_migrate::restore::restore(
         RestoreRequest {
             profile,
             backup_storage,
             name: args.name.clone(),
-            selectors: selectors(&args.collections, &[])?,
+            selectors: Selector::parse_all(&args.collections, &[])?,
             naming,
             drop_existing: args.drop_existing,
             rebuild_index: args.rebuild_index,

@@ -608,6 +608,40 @@ async fn run_stage(
     }
 }
 
+/// Aborts the multipart uploads that the ledgers under `<state_dir>/ledgers/` record as open
+/// in one of `stores` (matched by name; uploads elsewhere are left, with a warning), so a copy
+/// that was stopped for good leaves no parts on a server. Returns how many were aborted.
+///
+/// # Errors
+/// A ledger cannot be read, or an abort fails (an upload the server no longer knows is fine).
+pub async fn abort_stranded(
+    state_dir: &std::path::Path,
+    stores: &[&Store],
+) -> Result<u64, CopyError> {
+    let stranded = ledger::stranded_uploads(state_dir).map_err(|source| CopyError::Ledger {
+        path: state_dir.join("ledgers"),
+        source,
+    })?;
+    let mut aborted = 0;
+    for u in stranded {
+        let Some(store) = stores.iter().find(|s| s.name() == u.store) else {
+            tracing::warn!(store = %u.store, key = %u.key, "open upload in another store: left");
+            continue;
+        };
+        match store.abort_multipart(&u.key, &u.upload_id).await {
+            Ok(()) => aborted += 1,
+            Err(e) if e.kind() == StorageErrorKind::UploadNotFound => {}
+            Err(source) => {
+                return Err(CopyError::Store {
+                    role: "destination",
+                    source,
+                });
+            }
+        }
+    }
+    Ok(aborted)
+}
+
 /// A per-run default for ledger placement: `<state_dir>/ledgers/<hash>.jsonl`, the hash over the
 /// source and destination names and prefixes (no secrets).
 pub fn ledger_path(state_dir: &std::path::Path, job: &CopyJob) -> PathBuf {

@@ -615,7 +615,7 @@ pub fn load_profile(source: &ProfileSource, role: &str) -> Result<Profile, Error
     Ok(loaded.profile)
 }
 
-/// The `migrate` request of a migration job.
+/// The `migrate` request of a migration job, its profiles read.
 ///
 /// # Errors
 /// A profile or a selector is invalid.
@@ -624,24 +624,28 @@ pub fn migrate_request(
     state_dir: Option<PathBuf>,
     context: RunContext,
 ) -> Result<MigrateRequest, Error> {
-    let mut selectors = Vec::new();
-    for c in &m.collections {
-        selectors.push(Selector::parse(c)?);
-    }
-    for d in &m.databases {
-        selectors.push(Selector::Database(d.clone()));
-    }
-    let naming = match &m.suffix {
-        Some(s) => Naming::Suffix(s.clone()),
-        None if m.rename.is_empty() => Naming::Same,
-        None => Naming::parse_rename(&m.rename)?,
-    };
+    let from = load_profile(&m.from, "from")?;
+    let to = load_profile(&m.to, "to")?;
+    migrate_request_with(m, from, to, state_dir, context)
+}
+
+/// The `migrate` request of a migration job whose profiles are loaded.
+///
+/// # Errors
+/// A selector or rename map is invalid.
+pub fn migrate_request_with(
+    m: &MigrateSpec,
+    from: Profile,
+    to: Profile,
+    state_dir: Option<PathBuf>,
+    context: RunContext,
+) -> Result<MigrateRequest, Error> {
     Ok(MigrateRequest {
-        from: load_profile(&m.from, "from")?,
-        to: load_profile(&m.to, "to")?,
+        from,
+        to,
         name: Some(m.name.clone()),
-        selectors,
-        naming,
+        selectors: Selector::parse_all(&m.collections, &m.databases)?,
+        naming: Naming::from_flags(m.suffix.as_deref(), &m.rename)?,
         rebuild_index: m.rebuild_index,
         load: m.rebuild_index && m.load,
         drop_existing: m.drop_existing,

@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -150,11 +149,6 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
-}
-
-/// The local address a metrics listener got.
-pub fn local(listener: &tokio::net::TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
 }
 
 #[cfg(test)]

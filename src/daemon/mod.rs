@@ -144,7 +144,7 @@ pub async fn serve(cfg: ServeConfig, ready: impl FnOnce(Bound)) -> Result<(), Da
     };
     let bound = Bound {
         grpc: grpc.local_addr().unwrap_or(cfg.listen),
-        metrics: metrics_listener.as_ref().and_then(metrics::local),
+        metrics: metrics_listener.as_ref().and_then(|l| l.local_addr().ok()),
     };
 
     let shared = cfg.bw_limit.map(|r| Arc::new(ByteLimiter::new(r)));

@@ -227,13 +227,16 @@ impl MigrationDaemon for Service {
             transfer: transfer_spec(r.transfer)?,
         };
         // Everything the flow will parse, parsed now.
-        let req = jobs::migrate_request(&spec, None, RunContext::default()).map_err(bad)?;
-        pa.transfer(&req.overrides).map_err(bad)?;
-        pb.transfer(&req.overrides).map_err(bad)?;
-        check_sources(&pa, &req.selectors).await?;
+        pa.transfer(&spec.transfer).map_err(bad)?;
+        pb.transfer(&spec.transfer).map_err(bad)?;
+        let public_from = describe(&spec.from, &pa);
+        let public_to = describe(&spec.to, &pb);
+        let req =
+            jobs::migrate_request_with(&spec, pa, pb, None, RunContext::default()).map_err(bad)?;
+        check_sources(&req.from, &req.selectors).await?;
         let public = json!({
-            "from": describe(&spec.from, &pa),
-            "to": describe(&spec.to, &pb),
+            "from": public_from,
+            "to": public_to,
             "collections": spec.collections,
             "databases": spec.databases,
             "name": spec.name,
