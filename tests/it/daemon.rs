@@ -1074,3 +1074,68 @@ async fn daemon_reports_health_without_a_token() {
     let refused = client(&["--daemon", &daemon.url, "list"]);
     assert_eq!(refused.status.code(), Some(2));
 }
+
+/// Files s3s-fs keeps for multipart uploads not yet completed or aborted (`.upload*` at its
+/// root: the upload's record and its parts).
+fn open_uploads(server: &crate::support::s3::S3Server) -> Vec<String> {
+    std::fs::read_dir(&server.data_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".upload"))
+        .collect()
+}
+
+/// Cancelling a copy in the middle of a multipart upload aborts the upload on the server (no
+/// parts stay behind) and removes the partial backup from the destination.
+#[test]
+fn daemon_cancel_aborts_an_open_multipart_upload() {
+    let (a, b) = two_stores("dcancelmp");
+    let dir = tempfile::tempdir().unwrap();
+    let pa = profile(dir.path(), "a.yaml", &a, a.port, "backup", "");
+    let pb = profile(dir.path(), "b.yaml", &b, b.port, "backup", "");
+    crate::seed(&a, "backup/mp/binlogs/big", &random_bytes(7, 30 * MIB));
+    crate::seed(&a, "backup/mp/meta/backup_meta.json", &backup_meta("mp"));
+    let daemon = Daemon::start(&dir.path().join("state"), &[]);
+    let job = daemon.jobs_json(&[
+        "submit",
+        "copy",
+        "--from",
+        path_str(&pa),
+        "--to",
+        path_str(&pb),
+        "-n",
+        "mp",
+        "--bwlimit",
+        "2MiB/s",
+        "--multipart-threshold",
+        "5MiB",
+        "--part-size",
+        "5MiB",
+        "--json",
+    ]);
+    let id = job["id"].as_str().expect("job id").to_string();
+    // One part written: the upload exists on B.
+    daemon.wait_for(
+        &id,
+        "a part uploaded",
+        Duration::from_millis(200),
+        Duration::from_secs(60),
+        |j| j["progress"]["bytes_done"].as_u64() >= Some(5 * MIB as u64),
+    );
+    assert!(!open_uploads(&b).is_empty(), "no upload open on B mid-copy");
+    daemon.jobs_json(&["cancel", &id, "--json"]);
+    let (stdout, _) = daemon.jobs_exit_2(&["watch", &id, "--json"]);
+    let end: Value = serde_json::from_str(stdout.trim()).expect("job JSON");
+    assert_eq!(end["state"], "cancelled", "{end}");
+    assert_eq!(
+        open_uploads(&b),
+        Vec::<String>::new(),
+        "upload left open on B"
+    );
+    assert!(
+        b.list_keys(&b.bucket).is_empty(),
+        "partial backup left on B: {:?}",
+        b.list_keys(&b.bucket)
+    );
+}
