@@ -19,11 +19,17 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
             "{default},object_store=warn,reqwest=warn,hyper=warn"
         ))
     });
+    // The certificate verifier logs each failure at ERROR; the store error that follows says
+    // the same once, with the store's name.
+    let quiet = "rustls_platform_verifier";
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains(quiet)) {
+        filter = filter.add_directive(format!("{quiet}=off").parse().expect("valid directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -183,7 +183,13 @@ pub fn classify(error: &object_store::Error) -> StorageErrorKind {
             if let Some(status) = http.source().and_then(|s| s.downcast_ref::<S3Status>()) {
                 return status.kind();
             }
-            // Every transport failure (connect, reset, timeout, truncated body) is transient.
+            // A TLS failure (untrusted or mismatched certificate, no common protocol) is
+            // configuration: trying again cannot fix it.
+            if tls_cause(http).is_some() {
+                return StorageErrorKind::Fatal;
+            }
+            // Every other transport failure (connect, reset, timeout, truncated body) is
+            // transient.
             return StorageErrorKind::Transient;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
@@ -228,6 +234,12 @@ fn describe(kind: StorageErrorKind, error: &object_store::Error) -> String {
             if let Some(src) = e.source() {
                 innermost = format!("{innermost}: {}", root_cause(src));
             }
+            if let Some(rustls::Error::InvalidCertificate(_)) = tls_cause(e) {
+                innermost.push_str(
+                    " (the store's certificate is not trusted by this machine; \
+                     SSL_CERT_FILE can name a PEM file holding its CA)",
+                );
+            }
             break;
         }
         current = e.source();
@@ -236,6 +248,26 @@ fn describe(kind: StorageErrorKind, error: &object_store::Error) -> String {
         StorageErrorKind::NotFound => "not found".to_string(),
         _ => innermost,
     }
+}
+
+/// The TLS error behind a transport failure, if that is what it is.
+fn tls_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = e.source();
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An io::Error's `source` skips the error it wraps, which is where the TLS layer puts
+        // its own (sometimes inside another io::Error): step into it instead.
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 fn root_cause(mut e: &(dyn StdError + 'static)) -> String {

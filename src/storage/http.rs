@@ -21,7 +21,9 @@ use object_store::client::{
     ReqwestConnector,
 };
 
+use super::Timeouts;
 use super::error::S3Status;
+use super::transport::{self, Transport};
 use crate::throttle::RequestLimiter;
 
 /// Shared by every store of one process: the request limit and the counters.
@@ -52,18 +54,38 @@ impl HttpGate {
     }
 }
 
-/// Connector that builds `object_store`'s reqwest client and wraps it in the gate.
+/// Connector that builds the store's HTTP client ([`Transport`], or reqwest through a proxy)
+/// and wraps it in the gate.
 #[derive(Debug)]
 pub(crate) struct GatedConnector {
     pub gate: Arc<HttpGate>,
     /// Lower-case `host:port` (or domain suffix) of the store's endpoint; statuses from other
     /// hosts, such as credential endpoints, are not captured.
     pub authority: String,
+    /// Connect and stall timeouts of the transport.
+    pub timeouts: Timeouts,
+    /// Whether the store's endpoint is plain `http`.
+    pub plain_http: bool,
 }
 
 impl HttpConnector for GatedConnector {
     fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
-        let inner = ReqwestConnector::default().connect(options)?;
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let inner = if transport::proxy_configured(scheme) {
+            tracing::debug!(
+                scheme,
+                "proxy configured: stores are reached through reqwest"
+            );
+            ReqwestConnector::default().connect(options)?
+        } else {
+            let t = Transport::new(self.timeouts, self.plain_http).map_err(|e| {
+                object_store::Error::Generic {
+                    store: "HTTP",
+                    source: format!("cannot load the system's TLS certificates: {e}").into(),
+                }
+            })?;
+            HttpClient::new(t)
+        };
         Ok(HttpClient::new(GatedService {
             inner,
             gate: Arc::clone(&self.gate),

@@ -11,6 +11,7 @@
 pub mod error;
 pub mod http;
 pub mod layout;
+mod transport;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -132,6 +133,12 @@ impl Store {
             .with_read_timeout(timeouts.read)
             .with_pool_max_idle_per_host(256)
             .with_allow_http(!cfg.use_ssl);
+        let connector = |authority: String, plain_http: bool| http::GatedConnector {
+            gate: Arc::clone(gate),
+            authority,
+            timeouts,
+            plain_http,
+        };
         let no_retry = RetryConfig {
             max_retries: 0,
             ..RetryConfig::default()
@@ -163,10 +170,7 @@ impl Store {
                     .with_bucket_name(&cfg.bucket)
                     .with_client_options(options)
                     .with_retry(no_retry)
-                    .with_http_connector(http::GatedConnector {
-                        gate: Arc::clone(gate),
-                        authority: "googleapis.com".into(),
-                    });
+                    .with_http_connector(connector("googleapis.com".into(), false));
                 let json = cfg.gcp_credential_json.expose();
                 if !json.is_empty() {
                     b = if json.trim_start().starts_with('{') {
@@ -202,10 +206,7 @@ impl Store {
                         .with_allow_http(!cfg.use_ssl);
                     authority_of(cfg)
                 };
-                b = b.with_http_connector(http::GatedConnector {
-                    gate: Arc::clone(gate),
-                    authority,
-                });
+                b = b.with_http_connector(connector(authority, !cfg.use_ssl));
                 let az = Arc::new(b.build().map_err(build_err)?);
                 Ok(Store {
                     name,
@@ -254,10 +255,7 @@ impl Store {
                         b = b.with_token(cfg.token.expose());
                     }
                 }
-                b = b.with_http_connector(http::GatedConnector {
-                    gate: Arc::clone(gate),
-                    authority,
-                });
+                b = b.with_http_connector(connector(authority, !cfg.use_ssl));
                 let s3 = Arc::new(b.build().map_err(build_err)?);
                 Ok(Store {
                     name,

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use crate::support::fault_proxy::{FaultAction, FaultPlan, FaultProxy, FaultRule};
+use crate::support::tls_front::TlsFront;
 use crate::{
-    assert_same_tree, path_str, profile, random_bytes, report, run, run_copy, seed, stderr,
-    two_stores,
+    assert_same_tree, path_str, profile, random_bytes, report, run, run_copy, run_env, seed,
+    stderr, two_stores,
 };
 
 pub const MIB: usize = 1 << 20;
@@ -649,4 +650,64 @@ async fn byte_rate_limit_holds_for_a_real_copy() {
     // 8 MiB at 2 MiB/s, less the limiter's burst (at least 64 KiB, a tenth of a second here).
     assert!(secs >= 3.5, "8 MiB at 2 MiB/s took only {secs}s");
     assert!(secs < 8.0, "{secs}s");
+}
+
+/// An https destination whose certificate comes from a private CA: refused until the CA is
+/// trusted (`SSL_CERT_FILE`), then copied byte for byte, multipart included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_to_an_https_store_once_its_ca_is_trusted() {
+    let (a, b) = two_stores("tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let front = TlsFront::start(b.addr(), &cert).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let pa = profile(dir.path(), "a.yaml", &a, a.port, "backup", "");
+    let pb = profile(dir.path(), "b.yaml", &b, front.port(), "backup", "");
+    let text = std::fs::read_to_string(&pb).unwrap();
+    let text = text
+        .replacen("  address: 127.0.0.1\n", "  address: localhost\n", 1)
+        .replacen("  useSSL: false\n", "  useSSL: true\n", 1);
+    std::fs::write(&pb, text).unwrap();
+    for (i, size) in [0, 70_000, 12 * MIB].into_iter().enumerate() {
+        seed(
+            &a,
+            &format!("backup/tls/binlogs/obj_{size}"),
+            &random_bytes(50 + i as u64, size),
+        );
+    }
+    seed(&a, "backup/tls/meta/backup_meta.json", &backup_meta("tls"));
+    let args = [
+        &[
+            "copy",
+            "--from",
+            path_str(&pa),
+            "--to",
+            path_str(&pb),
+            "-n",
+            "tls",
+            "--json",
+            "--no-ledger",
+        ][..],
+        &SMALL_PARTS[..],
+    ]
+    .concat();
+
+    // The system's CAs only: the certificate is not trusted, and the error says so.
+    let system = std::env::var("SSL_CERT_FILE")
+        .unwrap_or_else(|_| "/etc/ssl/certs/ca-certificates.crt".to_string());
+    let out = run_env(&args, &[("SSL_CERT_FILE", &system)]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("certificate is not trusted"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.list_keys(&b.bucket).is_empty(), "nothing written");
+
+    let out = run_env(&args, &[("SSL_CERT_FILE", path_str(&ca))]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["objects_verified"], 4);
+    assert_eq!(assert_same_tree(&a, "backup/tls", &b, "backup/tls"), 4);
+    assert!(b.open_multipart_uploads().is_empty());
 }

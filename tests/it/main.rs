@@ -114,10 +114,16 @@ pub fn assert_same_tree(a: &S3Server, pa: &str, b: &S3Server, pb: &str) -> usize
 
 /// Runs the binary and waits (async, so a proxy in this runtime keeps serving).
 pub async fn run(args: &[&str]) -> Output {
+    run_env(args, &[]).await
+}
+
+/// [`run`] with extra environment variables.
+pub async fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     tokio::process::Command::new(BIN)
         .args(args)
         .env_remove("AWS_CA_BUNDLE")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run milvus-migrate")

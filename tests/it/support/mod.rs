@@ -5,3 +5,4 @@
 pub mod fault_proxy;
 pub mod milvus;
 pub mod s3;
+pub mod tls_front;
