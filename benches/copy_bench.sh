@@ -5,8 +5,9 @@
 #                         [--no-build] [--skip-ours] [--skip-rclone]
 #
 #   --quick        small sets, 1 run each: a smoke run (~1-2 min)
-#   --work-dir     where the stores keep their data (default /tmp/mm-bench; the full
-#                  mixed set needs ~4.5 GB free there: source + one copy)
+#   --work-dir     where the stores keep their data (default /dev/shm/mm-bench when
+#                  /dev/shm is a tmpfs with room, else /tmp/mm-bench; the full mixed
+#                  set needs ~4.5 GB free there: source + one copy)
 #   --concurrency  objects in flight, for both tools (default 8)
 #   --runs         runs per tool and set; the table shows medians (default 3)
 #   --no-build     use target/release/milvus-migrate as it is
@@ -36,7 +37,10 @@ BWLIMIT_SET=mixed          # 2.04 GB at 50 MiB/s lasts ~39 s
 # go at ~27 MB/s here, so on the whole set the limit is not what sets the pace throughout).
 BWLIMIT_SET_LARGE=mixed/262144k
 QUICK_BWLIMIT=20MiB/s      # quick mixed set (~231 MB) lasts ~11 s
-WORK=/tmp/mm-bench
+# Memory-backed by default: on a disk file system the stores' cost of creating files after
+# the previous run's were deleted (ext4 skips recently freed inodes) swamps what the tools do
+# and varies from run to run. See benches/README.md.
+WORK=""
 BUILD=1
 DO_OURS=1
 DO_RCLONE=1
@@ -60,6 +64,13 @@ if [[ $QUICK == 1 ]]; then
     MIXED_SPEC=$QUICK_MIXED_SPEC; SMALL_SPEC=$QUICK_SMALL_SPEC; RUNS=1; BWLIMIT=$QUICK_BWLIMIT
 fi
 
+if [[ -z $WORK ]]; then
+    WORK=/tmp/mm-bench
+    if [[ "$(stat -f -c %T /dev/shm 2>/dev/null)" == tmpfs ]] &&
+        (($(df --output=avail -B1 /dev/shm | tail -1) > 6 * 1024 * 1024 * 1024)); then
+        WORK=/dev/shm/mm-bench
+    fi
+fi
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OURS_BIN="${MM_BENCH_BIN:-$REPO/target/release/milvus-migrate}"
 S3S_FS_BIN="${S3S_FS_BIN:-${MM_TOOLS_DIR:-$HOME/.cache/milvus-migrate/tools}/s3s-fs-0.14.1/bin/s3s-fs}"
