@@ -346,10 +346,12 @@ mod tests {
         }
     }
 
-    fn get(url: &str) -> HttpRequest {
-        http::Request::get(url)
+    /// The error a GET of `url` ends with.
+    async fn get_error(t: &Transport, url: &str) -> HttpError {
+        let req = http::Request::get(url)
             .body(HttpRequestBody::empty())
-            .unwrap()
+            .unwrap();
+        t.call(req).await.expect_err("the GET must fail")
     }
 
     fn as_store_error(e: HttpError) -> object_store::Error {
@@ -378,10 +380,7 @@ mod tests {
     async fn a_connection_without_progress_times_out_as_transient() {
         let addr = silent_server().await;
         let t = Transport::new(timeouts(Duration::from_millis(300)), true).unwrap();
-        let e = t
-            .call(get(&format!("http://{addr}/b/k")))
-            .await
-            .unwrap_err();
+        let e = get_error(&t, &format!("http://{addr}/b/k")).await;
         assert!(matches!(e.kind(), HttpErrorKind::Timeout), "{e:?}");
         assert_eq!(classify(&as_store_error(e)), StorageErrorKind::Transient);
     }
@@ -390,10 +389,7 @@ mod tests {
     async fn plain_http_is_refused_unless_allowed() {
         let addr = silent_server().await;
         let t = Transport::new(timeouts(Duration::from_secs(5)), false).unwrap();
-        let e = t
-            .call(get(&format!("http://{addr}/b/k")))
-            .await
-            .unwrap_err();
+        let e = get_error(&t, &format!("http://{addr}/b/k")).await;
         assert!(e.to_string().contains("Connect"), "{e}");
     }
 
@@ -420,10 +416,7 @@ mod tests {
             }
         });
         let t = Transport::new(timeouts(Duration::from_secs(5)), false).unwrap();
-        let e = t
-            .call(get(&format!("https://localhost:{port}/b/k")))
-            .await
-            .unwrap_err();
+        let e = get_error(&t, &format!("https://localhost:{port}/b/k")).await;
         let e = as_store_error(e);
         assert_eq!(classify(&e), StorageErrorKind::Fatal);
         let message =

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::support::fault_proxy::{FaultAction, FaultPlan, FaultProxy, FaultRule};
 use crate::support::tls_front::TlsFront;
 use crate::{
-    assert_same_tree, path_str, profile, random_bytes, report, run, run_copy, run_env, seed,
+    assert_same_tree, path_str, profile, random_bytes, report, run, run_copy, run_copy_env, seed,
     stderr, two_stores,
 };
 
@@ -677,26 +677,12 @@ async fn copies_to_an_https_store_once_its_ca_is_trusted() {
         );
     }
     seed(&a, "backup/tls/meta/backup_meta.json", &backup_meta("tls"));
-    let args = [
-        &[
-            "copy",
-            "--from",
-            path_str(&pa),
-            "--to",
-            path_str(&pb),
-            "-n",
-            "tls",
-            "--json",
-            "--no-ledger",
-        ][..],
-        &SMALL_PARTS[..],
-    ]
-    .concat();
+    let args = [&["--json", "--no-ledger"][..], &SMALL_PARTS[..]].concat();
 
     // The system's CAs only: the certificate is not trusted, and the error says so.
     let system = std::env::var("SSL_CERT_FILE")
         .unwrap_or_else(|_| "/etc/ssl/certs/ca-certificates.crt".to_string());
-    let out = run_env(&args, &[("SSL_CERT_FILE", &system)]).await;
+    let out = run_copy_env(&pa, &pb, "tls", &args, &[("SSL_CERT_FILE", &system)]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("certificate is not trusted"),
@@ -705,7 +691,7 @@ async fn copies_to_an_https_store_once_its_ca_is_trusted() {
     );
     assert!(b.list_keys(&b.bucket).is_empty(), "nothing written");
 
-    let out = run_env(&args, &[("SSL_CERT_FILE", path_str(&ca))]).await;
+    let out = run_copy_env(&pa, &pb, "tls", &args, &[("SSL_CERT_FILE", path_str(&ca))]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(report(&out)["objects_verified"], 4);
     assert_eq!(assert_same_tree(&a, "backup/tls", &b, "backup/tls"), 4);

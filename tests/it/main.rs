@@ -151,6 +151,17 @@ pub fn path_str(p: &Path) -> &str {
 
 /// Runs `copy --from FROM --to TO -n NAME` with extra arguments.
 pub async fn run_copy(from: &Path, to: &Path, name: &str, extra: &[&str]) -> Output {
+    run_copy_env(from, to, name, extra, &[]).await
+}
+
+/// [`run_copy`] with extra environment variables.
+pub async fn run_copy_env(
+    from: &Path,
+    to: &Path,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let mut args = vec![
         "copy",
         "--from",
@@ -161,5 +172,5 @@ pub async fn run_copy(from: &Path, to: &Path, name: &str, extra: &[&str]) -> Out
         name,
     ];
     args.extend_from_slice(extra);
-    run(&args).await
+    run_env(&args, env).await
 }
