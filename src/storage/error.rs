@@ -173,8 +173,7 @@ impl StorageError {
 
 /// Classifies an `object_store` error by walking its source chain for typed causes.
 pub fn classify(error: &object_store::Error) -> StorageErrorKind {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = current {
+    for e in causes(error) {
         if let Some(status) = e.downcast_ref::<S3Status>() {
             return status.kind();
         }
@@ -207,7 +206,6 @@ pub fn classify(error: &object_store::Error) -> StorageErrorKind {
                 _ => StorageErrorKind::Fatal,
             };
         }
-        current = e.source();
     }
     match error {
         object_store::Error::NotFound { .. } => StorageErrorKind::NotFound,
@@ -223,9 +221,8 @@ pub fn classify(error: &object_store::Error) -> StorageErrorKind {
 /// A one-line message for the error: the S3 status when there is one, else the innermost
 /// transport cause, else the error itself.
 fn describe(kind: StorageErrorKind, error: &object_store::Error) -> String {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     let mut innermost = error.to_string();
-    while let Some(e) = current {
+    for e in causes(error) {
         if let Some(status) = e.downcast_ref::<S3Status>() {
             return status.to_string();
         }
@@ -242,7 +239,6 @@ fn describe(kind: StorageErrorKind, error: &object_store::Error) -> String {
             }
             break;
         }
-        current = e.source();
     }
     match kind {
         StorageErrorKind::NotFound => "not found".to_string(),
@@ -250,31 +246,35 @@ fn describe(kind: StorageErrorKind, error: &object_store::Error) -> String {
     }
 }
 
-/// The TLS error behind a transport failure, if that is what it is.
-fn tls_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    let mut current = e.source();
-    while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        // An io::Error's `source` skips the error it wraps, which is where the TLS layer puts
-        // its own (sometimes inside another io::Error): step into it instead.
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn StdError + 'static)),
-            None => e.source(),
-        };
-    }
-    None
+/// `e` and the errors behind it, outermost first. Steps into the error an `io::Error` wraps,
+/// which its own `source` skips; that is where TLS and connection layers put theirs (sometimes
+/// inside another `io::Error`).
+pub(crate) fn causes<'a>(
+    e: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(e), |&e| next_cause(e))
 }
 
-fn root_cause(mut e: &(dyn StdError + 'static)) -> String {
-    while let Some(next) = e.source() {
-        e = next;
+fn next_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => Some(inner as &(dyn StdError + 'static)),
+        None => e.source(),
     }
-    e.to_string()
+}
+
+/// The TLS error behind a transport failure, if that is what it is.
+fn tls_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    causes(e).find_map(|c| c.downcast_ref::<rustls::Error>())
+}
+
+fn root_cause(e: &(dyn StdError + 'static)) -> String {
+    causes(e)
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

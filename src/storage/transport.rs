@@ -45,6 +45,7 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use super::Timeouts;
+use super::error::causes;
 
 /// Idle pooled connections are closed after this long, before a server's own keep-alive
 /// timeout (commonly 60 s or more) can close one under a new request.
@@ -150,16 +151,10 @@ impl HttpService for Transport {
 
 /// Whether `e` comes from a connection that stalled (see [`Conn`]).
 fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(e);
-    while let Some(e) = current {
-        if e.downcast_ref::<io::Error>()
+    causes(e).any(|c| {
+        c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+    })
 }
 
 /// Makes TCP connections (hyper-util's connector: resolution, connect timeout, socket

@@ -128,6 +128,25 @@ impl Daemon {
     }
 
     /// Runs a client command expecting exit 0; returns the job (or list) it printed as JSON.
+    /// `jobs submit copy --from FROM --to TO -n NAME EXTRA.. --json`: the job as submitted.
+    fn submit_copy(&self, from: &Path, to: &Path, name: &str, extra: &[&str]) -> Value {
+        let mut args = vec![
+            "submit",
+            "copy",
+            "--from",
+            path_str(from),
+            "--to",
+            path_str(to),
+            "-n",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        let job = self.jobs_json(&args);
+        assert_eq!(job["kind"], "copy", "{job}");
+        job
+    }
+
     fn jobs_json(&self, args: &[&str]) -> Value {
         let out = self.jobs(args);
         assert!(
@@ -781,18 +800,7 @@ fn daemon_runs_two_jobs_under_a_shared_rate_limit() {
     let ids: Vec<String> = names
         .iter()
         .map(|name| {
-            let job = daemon.jobs_json(&[
-                "submit",
-                "copy",
-                "--from",
-                path_str(&pa),
-                "--to",
-                path_str(&pb),
-                "-n",
-                name,
-                "--json",
-            ]);
-            assert_eq!(job["kind"], "copy", "{job}");
+            let job = daemon.submit_copy(&pa, &pb, name, &[]);
             job["id"].as_str().expect("job id").to_string()
         })
         .collect();
@@ -1097,23 +1105,19 @@ fn daemon_cancel_aborts_an_open_multipart_upload() {
     crate::seed(&a, "backup/mp/binlogs/big", &random_bytes(7, 30 * MIB));
     crate::seed(&a, "backup/mp/meta/backup_meta.json", &backup_meta("mp"));
     let daemon = Daemon::start(&dir.path().join("state"), &[]);
-    let job = daemon.jobs_json(&[
-        "submit",
-        "copy",
-        "--from",
-        path_str(&pa),
-        "--to",
-        path_str(&pb),
-        "-n",
+    let job = daemon.submit_copy(
+        &pa,
+        &pb,
         "mp",
-        "--bwlimit",
-        "2MiB/s",
-        "--multipart-threshold",
-        "5MiB",
-        "--part-size",
-        "5MiB",
-        "--json",
-    ]);
+        &[
+            "--bwlimit",
+            "2MiB/s",
+            "--multipart-threshold",
+            "5MiB",
+            "--part-size",
+            "5MiB",
+        ],
+    );
     let id = job["id"].as_str().expect("job id").to_string();
     // One part written: the upload exists on B.
     daemon.wait_for(
