@@ -22,6 +22,7 @@
 //! Stores whose ETags are not MD5s (local, native GCS, Azure) are checked by size. A mismatch is
 //! a retryable error for that part or object, never a silent success.
 
+mod buffers;
 pub mod checksum;
 pub mod ledger;
 mod pipeline;
@@ -229,6 +230,7 @@ struct Ctx {
     limits: Limits,
     memory: Semaphore,
     memory_kib: u32,
+    buffers: buffers::BufferPool,
     ledger: Option<Ledger>,
     observer: Arc<dyn CopyObserver>,
     counters: Counters,
@@ -381,6 +383,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         memory: Semaphore::new(memory_kib as usize),
         memory_kib,
+        buffers: buffers::BufferPool::default(),
         cfg,
         limits,
         ledger,

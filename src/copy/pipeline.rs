@@ -8,13 +8,13 @@
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use object_store::PutPayload;
 use tokio::sync::SemaphorePermit;
 
 use super::Ctx;
-use super::checksum::{self, Hasher, Md5Digest};
+use super::checksum::{self, Md5Digest, StreamMd5};
 use super::ledger::{DonePart, OpenUpload, Record};
 use super::plan::{Action, PlanItem};
 use crate::storage::{StorageError, StorageErrorKind};
@@ -94,8 +94,9 @@ impl Ctx {
         self.observer.object_done(rel, size);
     }
 
-    /// Reads `range` of the source object (all of it when `None`) into memory, through the byte
-    /// limiter, hashing as it goes.
+    /// Reads `range` of the source object (all of it when `None`) through the byte limiter into
+    /// one buffer of the expected size, handing it on in pieces of whole 64-byte blocks to the
+    /// MD5 lanes as it fills.
     async fn fetch(
         &self,
         rel: &str,
@@ -105,37 +106,95 @@ impl Ctx {
         let key = self.src_key(rel);
         let object = self.job.src.get(&key, range).await?;
         let mut stream = object.stream;
-        let mut hasher = Hasher::default();
-        let mut chunks = Vec::new();
-        let mut got = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            self.limits.throttle(chunk.len() as u64).await;
-            hasher.update(&chunk);
-            got += chunk.len() as u64;
-            chunks.push(chunk);
-        }
-        if got != expected {
-            return Err(StorageError::integrity(
+        let wrong_size = |got: u64| {
+            StorageError::integrity(
                 self.job.src.name(),
                 "GET",
                 &key,
                 format!("read {got} bytes, expected {expected}"),
-            ));
-        }
-        Ok(Fetched {
-            chunks,
-            md5: hasher.finish(),
+            )
+        };
+        let capacity = usize::try_from(expected).map_err(|_| wrong_size(0))?;
+        let mut fetched = Fetched {
+            pieces: Vec::new(),
+            md5: StreamMd5::new(expected),
             src_etag: object.etag,
-        })
+            spare: self.buffers.take(capacity),
+            capacity,
+        };
+        let mut got = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            self.limits.throttle(chunk.len() as u64).await;
+            got += chunk.len() as u64;
+            if got > expected {
+                return Err(wrong_size(got));
+            }
+            fetched.spare.extend_from_slice(&chunk);
+            while fetched.spare.len() >= PIECE {
+                // Pieces of one size keep the lanes in step.
+                fetched.push(PIECE);
+            }
+        }
+        if got != expected {
+            return Err(wrong_size(got));
+        }
+        if !fetched.spare.is_empty() {
+            fetched.push(fetched.spare.len());
+        }
+        Ok(fetched)
     }
 }
 
-/// Bytes read from the source, with their MD5 and the source object's ETag.
+/// Bytes read from the source, still being hashed, with the source object's ETag.
 struct Fetched {
-    chunks: Vec<Bytes>,
-    md5: Md5Digest,
+    pieces: Vec<Bytes>,
+    md5: StreamMd5,
     src_etag: Option<String>,
+    /// The buffer the pieces were split from, for [`Ctx::recycle`].
+    spare: BytesMut,
+    capacity: usize,
+}
+
+impl Fetched {
+    /// Splits off the first `len` buffered bytes as the next piece.
+    fn push(&mut self, len: usize) {
+        let piece = self.spare.split_to(len).freeze();
+        self.md5.update(piece.clone());
+        self.pieces.push(piece);
+    }
+
+    /// The pieces as a PUT body; the buffer for reuse once the PUT is done.
+    fn into_payload(self) -> (PutPayload, StreamMd5, Option<String>, Spare) {
+        let payload = self.pieces.into_iter().collect();
+        let spare = Spare(self.spare, self.capacity);
+        (payload, self.md5, self.src_etag, spare)
+    }
+}
+
+/// What is left of a fetched buffer, to hand back to the pool after the PUT.
+struct Spare(BytesMut, usize);
+
+impl Ctx {
+    fn recycle(&self, Spare(spare, capacity): Spare) {
+        self.buffers.give(spare, capacity);
+    }
+}
+
+/// How much of a buffer is handed to the MD5 lanes at a time.
+const PIECE: usize = 64 * 1024;
+
+/// The digest of a fetched buffer; `None` (the hashing thread stopped) is an error for the
+/// object.
+async fn digest(ctx: &Ctx, md5: StreamMd5, key: &str) -> Result<Md5Digest, StorageError> {
+    md5.finish().await.ok_or_else(|| {
+        StorageError::integrity(
+            ctx.job.src.name(),
+            "GET",
+            key,
+            "no checksum: the hashing thread stopped".into(),
+        )
+    })
 }
 
 fn integrity(
@@ -198,11 +257,10 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
         .retry
         .run(
             |_| async {
-                let Fetched {
-                    chunks,
-                    md5,
-                    src_etag,
-                } = ctx.fetch(&item.rel, None, item.size).await?;
+                let fetched = ctx.fetch(&item.rel, None, item.size).await?;
+                let (payload, md5, src_etag, spare) = fetched.into_payload();
+                // Checked before the PUT: bytes that differ from the source never reach B.
+                let md5 = digest(ctx, md5, &item.rel).await?;
                 let hex = checksum::md5_hex(&md5);
                 if let Some(src) = src_etag.as_deref().filter(|e| checksum::is_plain_md5(e))
                     && src != hex
@@ -214,11 +272,8 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
                         format!("the bytes read have MD5 {hex}, the source reports {src}"),
                     ));
                 }
-                let etag = ctx
-                    .job
-                    .dst
-                    .put(&dst_key, PutPayload::from_iter(chunks))
-                    .await?;
+                let etag = ctx.job.dst.put(&dst_key, payload).await?;
+                ctx.recycle(spare);
                 if ctx.job.dst.etag_is_md5() {
                     let got = etag.as_deref().unwrap_or("none");
                     if got != hex {
@@ -364,18 +419,17 @@ async fn copy_part(
         .retry
         .run(
             |_| async {
-                let Fetched { chunks, md5, .. } =
-                    ctx.fetch(&item.rel, Some(range.clone()), len).await?;
-                let etag = ctx
+                let fetched = ctx.fetch(&item.rel, Some(range.clone()), len).await?;
+                let (payload, md5, _, spare) = fetched.into_payload();
+                // A part is invisible until the upload completes: it is sent while the last of
+                // it is hashed.
+                let put = ctx
                     .job
                     .dst
-                    .put_part(
-                        dst_key,
-                        upload_id,
-                        index as usize,
-                        PutPayload::from_iter(chunks),
-                    )
-                    .await?;
+                    .put_part(dst_key, upload_id, index as usize, payload);
+                let (etag, md5) = tokio::join!(put, digest(ctx, md5, &item.rel));
+                let (etag, md5) = (etag?, md5?);
+                ctx.recycle(spare);
                 let hex = checksum::md5_hex(&md5);
                 if ctx.job.dst.etag_is_md5() && etag != hex {
                     return Err(integrity(ctx, "UploadPart", dst_key, &what, &etag, &hex));
