@@ -42,7 +42,7 @@ impl Hasher {
 
 /// Streams shorter than this are hashed in place: for them, a few milliseconds' wait costs
 /// more than the lanes save.
-pub const INLINE_BELOW: u64 = 256 * 1024;
+const INLINE_BELOW: u64 = 256 * 1024;
 
 /// How long the hashing thread waits for other transfers' pieces before a pass.
 const WINDOW: Duration = Duration::from_millis(5);

@@ -14,6 +14,7 @@ use object_store::PutPayload;
 use tokio::sync::SemaphorePermit;
 
 use super::Ctx;
+use super::buffers::BufferPool;
 use super::checksum::{self, Md5Digest, StreamMd5};
 use super::ledger::{DonePart, OpenUpload, Record};
 use super::plan::{Action, PlanItem};
@@ -95,14 +96,14 @@ impl Ctx {
     }
 
     /// Reads `range` of the source object (all of it when `None`) through the byte limiter into
-    /// one buffer of the expected size, handing it on in pieces of whole 64-byte blocks to the
-    /// MD5 lanes as it fills.
+    /// one buffer of the expected size, handing it on to the MD5 lanes in [`PIECE`]s as it
+    /// fills.
     async fn fetch(
         &self,
         rel: &str,
         range: Option<Range<u64>>,
         expected: u64,
-    ) -> Result<Fetched, StorageError> {
+    ) -> Result<Fetched<'_>, StorageError> {
         let key = self.src_key(rel);
         let object = self.job.src.get(&key, range).await?;
         let mut stream = object.stream;
@@ -119,8 +120,11 @@ impl Ctx {
             pieces: Vec::new(),
             md5: StreamMd5::new(expected),
             src_etag: object.etag,
-            spare: self.buffers.take(capacity),
-            capacity,
+            spare: Spare {
+                buf: self.buffers.take(capacity),
+                len: capacity,
+                pool: &self.buffers,
+            },
         };
         let mut got = 0u64;
         while let Some(chunk) = stream.next().await {
@@ -130,8 +134,8 @@ impl Ctx {
             if got > expected {
                 return Err(wrong_size(got));
             }
-            fetched.spare.extend_from_slice(&chunk);
-            while fetched.spare.len() >= PIECE {
+            fetched.spare.buf.extend_from_slice(&chunk);
+            while fetched.spare.buf.len() >= PIECE {
                 // Pieces of one size keep the lanes in step.
                 fetched.push(PIECE);
             }
@@ -139,45 +143,48 @@ impl Ctx {
         if got != expected {
             return Err(wrong_size(got));
         }
-        if !fetched.spare.is_empty() {
-            fetched.push(fetched.spare.len());
+        if !fetched.spare.buf.is_empty() {
+            fetched.push(fetched.spare.buf.len());
         }
         Ok(fetched)
     }
 }
 
 /// Bytes read from the source, still being hashed, with the source object's ETag.
-struct Fetched {
+struct Fetched<'a> {
     pieces: Vec<Bytes>,
     md5: StreamMd5,
     src_etag: Option<String>,
-    /// The buffer the pieces were split from, for [`Ctx::recycle`].
-    spare: BytesMut,
-    capacity: usize,
+    spare: Spare<'a>,
 }
 
-impl Fetched {
+impl<'a> Fetched<'a> {
     /// Splits off the first `len` buffered bytes as the next piece.
     fn push(&mut self, len: usize) {
-        let piece = self.spare.split_to(len).freeze();
+        let piece = self.spare.buf.split_to(len).freeze();
         self.md5.update(piece.clone());
         self.pieces.push(piece);
     }
 
-    /// The pieces as a PUT body; the buffer for reuse once the PUT is done.
-    fn into_payload(self) -> (PutPayload, StreamMd5, Option<String>, Spare) {
+    /// The pieces as a PUT body. Keep the [`Spare`] until the PUT is done: dropped then, it
+    /// returns the buffer to the pool.
+    fn into_payload(self) -> (PutPayload, StreamMd5, Option<String>, Spare<'a>) {
         let payload = self.pieces.into_iter().collect();
-        let spare = Spare(self.spare, self.capacity);
-        (payload, self.md5, self.src_etag, spare)
+        (payload, self.md5, self.src_etag, self.spare)
     }
 }
 
-/// What is left of a fetched buffer, to hand back to the pool after the PUT.
-struct Spare(BytesMut, usize);
+/// The buffer fetched pieces were split from. Dropped, it goes back to the pool, which keeps
+/// it only if no piece is still alive.
+struct Spare<'a> {
+    buf: BytesMut,
+    len: usize,
+    pool: &'a BufferPool,
+}
 
-impl Ctx {
-    fn recycle(&self, Spare(spare, capacity): Spare) {
-        self.buffers.give(spare, capacity);
+impl Drop for Spare<'_> {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf), self.len);
     }
 }
 
@@ -258,7 +265,7 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
         .run(
             |_| async {
                 let fetched = ctx.fetch(&item.rel, None, item.size).await?;
-                let (payload, md5, src_etag, spare) = fetched.into_payload();
+                let (payload, md5, src_etag, _spare) = fetched.into_payload();
                 // Checked before the PUT: bytes that differ from the source never reach B.
                 let md5 = digest(ctx, md5, &item.rel).await?;
                 let hex = checksum::md5_hex(&md5);
@@ -273,7 +280,6 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
                     ));
                 }
                 let etag = ctx.job.dst.put(&dst_key, payload).await?;
-                ctx.recycle(spare);
                 if ctx.job.dst.etag_is_md5() {
                     let got = etag.as_deref().unwrap_or("none");
                     if got != hex {
@@ -420,7 +426,7 @@ async fn copy_part(
         .run(
             |_| async {
                 let fetched = ctx.fetch(&item.rel, Some(range.clone()), len).await?;
-                let (payload, md5, _, spare) = fetched.into_payload();
+                let (payload, md5, _, _spare) = fetched.into_payload();
                 // A part is invisible until the upload completes: it is sent while the last of
                 // it is hashed.
                 let put = ctx
@@ -429,7 +435,6 @@ async fn copy_part(
                     .put_part(dst_key, upload_id, index as usize, payload);
                 let (etag, md5) = tokio::join!(put, digest(ctx, md5, &item.rel));
                 let (etag, md5) = (etag?, md5?);
-                ctx.recycle(spare);
                 let hex = checksum::md5_hex(&md5);
                 if ctx.job.dst.etag_is_md5() && etag != hex {
                     return Err(integrity(ctx, "UploadPart", dst_key, &what, &etag, &hex));

@@ -18,7 +18,7 @@ use crate::copy::{MIB, backup_meta};
 use crate::migrate::{assert_verified, files_under, seed_full};
 use crate::milvus::{counts_of, profiles, seed, unique};
 use crate::support::milvus::Stack;
-use crate::{BIN, assert_same_tree, path_str, profile, random_bytes, two_stores};
+use crate::{BIN, assert_same_tree, copy_args, path_str, profile, random_bytes, two_stores};
 
 /// How long a daemon may take to print its addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -127,26 +127,17 @@ impl Daemon {
         client(&all)
     }
 
-    /// Runs a client command expecting exit 0; returns the job (or list) it printed as JSON.
     /// `jobs submit copy --from FROM --to TO -n NAME EXTRA.. --json`: the job as submitted.
     fn submit_copy(&self, from: &Path, to: &Path, name: &str, extra: &[&str]) -> Value {
-        let mut args = vec![
-            "submit",
-            "copy",
-            "--from",
-            path_str(from),
-            "--to",
-            path_str(to),
-            "-n",
-            name,
-        ];
-        args.extend_from_slice(extra);
+        let mut args = vec!["submit", "copy"];
+        args.extend(copy_args(from, to, name, extra));
         args.push("--json");
         let job = self.jobs_json(&args);
         assert_eq!(job["kind"], "copy", "{job}");
         job
     }
 
+    /// Runs a client command expecting exit 0; returns the job (or list) it printed as JSON.
     fn jobs_json(&self, args: &[&str]) -> Value {
         let out = self.jobs(args);
         assert!(

@@ -162,15 +162,19 @@ pub async fn run_copy_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Output {
-    let mut args = vec![
-        "copy",
-        "--from",
-        path_str(from),
-        "--to",
-        path_str(to),
-        "-n",
-        name,
-    ];
-    args.extend_from_slice(extra);
+    let mut args = vec!["copy"];
+    args.extend(copy_args(from, to, name, extra));
     run_env(&args, env).await
+}
+
+/// The arguments of a copy after its verb: `--from FROM --to TO -n NAME EXTRA..`.
+pub fn copy_args<'a>(
+    from: &'a Path,
+    to: &'a Path,
+    name: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["--from", path_str(from), "--to", path_str(to), "-n", name];
+    args.extend_from_slice(extra);
+    args
 }
