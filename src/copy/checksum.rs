@@ -284,6 +284,19 @@ pub fn multipart_etag(part_md5s: &[Md5Digest]) -> String {
     format!("{}-{}", md5_hex_of(&concat), part_md5s.len())
 }
 
+/// Whether two ETags name the same content. MD5-derived ETags compare without regard to the
+/// case of their hex digits: Alibaba OSS reports upper case.
+pub fn same_etag(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The digest a plain-MD5 ETag spells.
+pub fn parse_md5(etag: &str) -> Option<Md5Digest> {
+    let mut d = [0u8; 16];
+    hex::decode_to_slice(etag, &mut d).ok()?;
+    Some(d)
+}
+
 /// Whether an ETag is the plain MD5 of the object's bytes (32 hex digits, no part count).
 pub fn is_plain_md5(etag: &str) -> bool {
     etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())

@@ -236,6 +236,10 @@ struct Ctx {
     counters: Counters,
     server_side: bool,
     stop: AtomicBool,
+    /// Whether the source's plain (32-hex) ETags are the MD5s of the objects' bytes. True
+    /// until two reads of an object agree with each other but not with its ETag, as with
+    /// SSE-KMS or SSE-C encrypted objects on AWS.
+    source_etags_md5: AtomicBool,
     /// Source keys of an explicit object list ([`CopyJob::objects`]), by relative key.
     src_keys: std::collections::HashMap<String, String>,
 }
@@ -391,6 +395,7 @@ pub async fn run(
         counters: Counters::default(),
         server_side,
         stop: AtomicBool::new(false),
+        source_etags_md5: AtomicBool::new(true),
         src_keys: if explicit {
             src_rel
                 .iter()

@@ -97,15 +97,27 @@ impl Ctx {
 
     /// Reads `range` of the source object (all of it when `None`) through the byte limiter into
     /// one buffer of the expected size, handing it on to the MD5 lanes in [`PIECE`]s as it
-    /// fills.
+    /// fills. With `hash` at [`Hash::UnlessSourceMd5`], a whole object whose ETag is its MD5
+    /// is not hashed: that ETag is the digest.
     async fn fetch(
         &self,
         rel: &str,
         range: Option<Range<u64>>,
         expected: u64,
+        hash: Hash,
     ) -> Result<Fetched<'_>, StorageError> {
         let key = self.src_key(rel);
+        let whole = range.is_none();
         let object = self.job.src.get(&key, range).await?;
+        let source_md5 = object
+            .etag
+            .as_deref()
+            .filter(|e| whole && checksum::is_plain_md5(e))
+            .and_then(checksum::parse_md5);
+        let md5 = match (hash, source_md5) {
+            (Hash::UnlessSourceMd5, Some(d)) => Digest::Source(d),
+            _ => Digest::Stream(StreamMd5::new(expected)),
+        };
         let mut stream = object.stream;
         let wrong_size = |got: u64| {
             StorageError::integrity(
@@ -118,7 +130,7 @@ impl Ctx {
         let capacity = usize::try_from(expected).map_err(|_| wrong_size(0))?;
         let mut fetched = Fetched {
             pieces: Vec::new(),
-            md5: StreamMd5::new(expected),
+            md5,
             src_etag: object.etag,
             spare: Spare {
                 buf: self.buffers.take(capacity),
@@ -150,10 +162,26 @@ impl Ctx {
     }
 }
 
+/// Whether [`Ctx::fetch`] hashes what it reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hash {
+    Always,
+    /// Not when the source's ETag is the MD5 of the whole object.
+    UnlessSourceMd5,
+}
+
+/// Where the MD5 of fetched bytes comes from.
+enum Digest {
+    /// Hashed while streaming.
+    Stream(StreamMd5),
+    /// The source object's ETag: its bytes must have it.
+    Source(Md5Digest),
+}
+
 /// Bytes read from the source, still being hashed, with the source object's ETag.
 struct Fetched<'a> {
     pieces: Vec<Bytes>,
-    md5: StreamMd5,
+    md5: Digest,
     src_etag: Option<String>,
     spare: Spare<'a>,
 }
@@ -162,13 +190,15 @@ impl<'a> Fetched<'a> {
     /// Splits off the first `len` buffered bytes as the next piece.
     fn push(&mut self, len: usize) {
         let piece = self.spare.buf.split_to(len).freeze();
-        self.md5.update(piece.clone());
+        if let Digest::Stream(md5) = &mut self.md5 {
+            md5.update(piece.clone());
+        }
         self.pieces.push(piece);
     }
 
     /// The pieces as a PUT body. Keep the [`Spare`] until the PUT is done: dropped then, it
     /// returns the buffer to the pool.
-    fn into_payload(self) -> (PutPayload, StreamMd5, Option<String>, Spare<'a>) {
+    fn into_payload(self) -> (PutPayload, Digest, Option<String>, Spare<'a>) {
         let payload = self.pieces.into_iter().collect();
         (payload, self.md5, self.src_etag, self.spare)
     }
@@ -191,9 +221,13 @@ impl Drop for Spare<'_> {
 /// How much of a buffer is handed to the MD5 lanes at a time.
 const PIECE: usize = 64 * 1024;
 
-/// The digest of a fetched buffer; `None` (the hashing thread stopped) is an error for the
-/// object.
-async fn digest(ctx: &Ctx, md5: StreamMd5, key: &str) -> Result<Md5Digest, StorageError> {
+/// The digest of fetched bytes. A stream without a digest (the hashing thread stopped) is an
+/// error for the object.
+async fn digest(ctx: &Ctx, md5: Digest, key: &str) -> Result<Md5Digest, StorageError> {
+    let md5 = match md5 {
+        Digest::Source(d) => return Ok(d),
+        Digest::Stream(md5) => md5,
+    };
     md5.finish().await.ok_or_else(|| {
         StorageError::integrity(
             ctx.job.src.name(),
@@ -202,6 +236,52 @@ async fn digest(ctx: &Ctx, md5: StreamMd5, key: &str) -> Result<Md5Digest, Stora
             "no checksum: the hashing thread stopped".into(),
         )
     })
+}
+
+impl Ctx {
+    /// Checks bytes hashed here against the source's ETag when it is an MD5. A mismatch is
+    /// damage on the way, unless an earlier read of the object (`earlier`) gave the same
+    /// digest: then the source's ETags are not MD5s (SSE-KMS or SSE-C on AWS), and they are
+    /// not checked again.
+    fn check_source_md5(
+        &self,
+        rel: &str,
+        src_etag: Option<&str>,
+        md5: Md5Digest,
+        earlier: &std::sync::Mutex<Option<Md5Digest>>,
+    ) -> Result<(), StorageError> {
+        let hex = checksum::md5_hex(&md5);
+        let Some(src) = src_etag.filter(|e| checksum::is_plain_md5(e)) else {
+            return Ok(());
+        };
+        if checksum::same_etag(src, &hex) || !self.source_etags_md5.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let before = earlier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(md5);
+        if before == Some(md5) {
+            if self.source_etags_md5.swap(false, Ordering::Relaxed) {
+                tracing::warn!(
+                    store = self.job.src.name(),
+                    key = rel,
+                    etag = src,
+                    md5 = hex,
+                    "two reads agree with each other but not with the ETag: this source's ETags \
+                     are not MD5s (encrypted objects?); objects are checked by the MD5 computed \
+                     here from now on"
+                );
+            }
+            return Ok(());
+        }
+        Err(StorageError::integrity(
+            self.job.src.name(),
+            "GET",
+            &self.src_key(rel),
+            format!("the bytes read have MD5 {hex}, the source reports {src}"),
+        ))
+    }
 }
 
 fn integrity(
@@ -243,7 +323,11 @@ async fn server_side(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
             &item.size.to_string(),
         ));
     }
-    let verified = info.etag.is_some() && info.etag == item.src_etag;
+    let verified = info
+        .etag
+        .as_deref()
+        .zip(item.src_etag.as_deref())
+        .is_some_and(|(a, b)| checksum::same_etag(a, b));
     ctx.record(Record::Done {
         key: item.rel.clone(),
         size: item.size,
@@ -259,34 +343,46 @@ async fn server_side(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
 async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
     let dst_key = ctx.dst_key(&item.rel);
     let _permit = ctx.buffer_permit(item.size).await;
+    let earlier = std::sync::Mutex::new(None);
     let (etag, md5, src_etag) = ctx
         .cfg
         .retry
         .run(
-            |_| async {
-                let fetched = ctx.fetch(&item.rel, None, item.size).await?;
-                let (payload, md5, src_etag, _spare) = fetched.into_payload();
-                // Checked before the PUT: bytes that differ from the source never reach B.
-                let md5 = digest(ctx, md5, &item.rel).await?;
-                let hex = checksum::md5_hex(&md5);
-                if let Some(src) = src_etag.as_deref().filter(|e| checksum::is_plain_md5(e))
-                    && src != hex
-                {
-                    return Err(StorageError::integrity(
-                        ctx.job.src.name(),
-                        "GET",
-                        &ctx.src_key(&item.rel),
-                        format!("the bytes read have MD5 {hex}, the source reports {src}"),
-                    ));
-                }
-                let etag = ctx.job.dst.put(&dst_key, payload).await?;
-                if ctx.job.dst.etag_is_md5() {
-                    let got = etag.as_deref().unwrap_or("none");
-                    if got != hex {
-                        return Err(integrity(ctx, "PUT", &dst_key, "ETag", got, &hex));
+            |attempt| {
+                let earlier = &earlier;
+                let dst_key = &dst_key;
+                async move {
+                    // First try, to a store that reports MD5 ETags: a source ETag that is an
+                    // MD5 is the digest. The destination refuses other bytes (Content-MD5) and
+                    // must report it back, so nothing is hashed here. A retry hashes, to tell
+                    // damage on the way from a source whose ETags are not MD5s.
+                    let hash = if attempt == 0
+                        && ctx.job.dst.etag_is_md5()
+                        && ctx.source_etags_md5.load(Ordering::Relaxed)
+                    {
+                        Hash::UnlessSourceMd5
+                    } else {
+                        Hash::Always
+                    };
+                    let fetched = ctx.fetch(&item.rel, None, item.size, hash).await?;
+                    let (payload, md5, src_etag, _spare) = fetched.into_payload();
+                    let hashed = matches!(md5, Digest::Stream(_));
+                    let md5 = digest(ctx, md5, &item.rel).await?;
+                    if hashed {
+                        // Checked before the PUT: bytes that differ from the source never
+                        // reach B.
+                        ctx.check_source_md5(&item.rel, src_etag.as_deref(), md5, earlier)?;
                     }
+                    let hex = checksum::md5_hex(&md5);
+                    let etag = ctx.job.dst.put_with_md5(dst_key, payload, md5).await?;
+                    if ctx.job.dst.etag_is_md5() {
+                        let got = etag.as_deref().unwrap_or("none");
+                        if !checksum::same_etag(got, &hex) {
+                            return Err(integrity(ctx, "PUT", dst_key, "ETag", got, &hex));
+                        }
+                    }
+                    Ok((etag, hex, src_etag))
                 }
-                Ok((etag, hex, src_etag))
             },
             ctx.on_retry(&item.rel, "object"),
         )
@@ -425,7 +521,9 @@ async fn copy_part(
         .retry
         .run(
             |_| async {
-                let fetched = ctx.fetch(&item.rel, Some(range.clone()), len).await?;
+                let fetched = ctx
+                    .fetch(&item.rel, Some(range.clone()), len, Hash::Always)
+                    .await?;
                 let (payload, md5, _, _spare) = fetched.into_payload();
                 // A part is invisible until the upload completes: it is sent while the last of
                 // it is hashed.
@@ -436,7 +534,7 @@ async fn copy_part(
                 let (etag, md5) = tokio::join!(put, digest(ctx, md5, &item.rel));
                 let (etag, md5) = (etag?, md5?);
                 let hex = checksum::md5_hex(&md5);
-                if ctx.job.dst.etag_is_md5() && etag != hex {
+                if ctx.job.dst.etag_is_md5() && !checksum::same_etag(&etag, &hex) {
                     return Err(integrity(ctx, "UploadPart", dst_key, &what, &etag, &hex));
                 }
                 Ok(DonePart { etag, md5 })
@@ -485,7 +583,12 @@ async fn complete(
                         // and the object is there.
                         Err(e) if attempt > 0 && e.kind() == StorageErrorKind::UploadNotFound => {
                             let info = ctx.job.dst.head(dst_key).await.map_err(|_| e)?;
-                            if info.size == item.size && info.etag.as_deref() == Some(expected) {
+                            if info.size == item.size
+                                && info
+                                    .etag
+                                    .as_deref()
+                                    .is_some_and(|e| checksum::same_etag(e, expected))
+                            {
                                 Ok(info.etag)
                             } else {
                                 Err(StorageError::integrity(
@@ -505,7 +608,7 @@ async fn complete(
         .await?;
     let verified = match etag.as_deref() {
         Some(got) if ctx.job.dst.etag_is_md5() && checksum::is_multipart_md5(got) => {
-            if got != expected {
+            if !checksum::same_etag(got, &expected) {
                 return Err(integrity(
                     ctx,
                     "CompleteMultipartUpload",

@@ -142,7 +142,7 @@ fn compare(
         return Ok(true);
     }
     match (s.etag.as_deref(), d.etag.as_deref()) {
-        (Some(a), Some(b)) if a == b => Ok(true),
+        (Some(a), Some(b)) if checksum::same_etag(a, b) => Ok(true),
         (Some(a), Some(b)) if checksum::is_plain_md5(a) && checksum::is_plain_md5(b) => {
             Err("same size but a different MD5".into())
         }

@@ -62,6 +62,8 @@ impl S3Status {
                 StorageErrorKind::Transient
             }
             (429 | 500..=599, _) => StorageErrorKind::Transient,
+            // The body does not match the Content-MD5 it was sent with.
+            (_, "BadDigest") => StorageErrorKind::Integrity,
             (_, "NoSuchBucket") => StorageErrorKind::BucketNotFound,
             (_, "NoSuchUpload") => StorageErrorKind::UploadNotFound,
             (404, _) => StorageErrorKind::NotFound,
@@ -227,6 +229,10 @@ fn describe(kind: StorageErrorKind, error: &object_store::Error) -> String {
             return status.to_string();
         }
         if e.downcast_ref::<HttpError>().is_some() {
+            // A status captured by the gate travels inside an HttpError.
+            if let Some(status) = e.source().and_then(|s| s.downcast_ref::<S3Status>()) {
+                return status.to_string();
+            }
             innermost = e.to_string();
             if let Some(src) = e.source() {
                 innermost = format!("{innermost}: {}", root_cause(src));
@@ -318,6 +324,8 @@ mod tests {
             StorageErrorKind::UploadNotFound
         );
         assert_eq!(k(400, Some("InvalidPart")), StorageErrorKind::Rejected);
+        // A body refused for its Content-MD5 was damaged on the way: send it again.
+        assert_eq!(k(400, Some("BadDigest")), StorageErrorKind::Integrity);
     }
 
     #[test]

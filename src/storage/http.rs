@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use http::{HeaderName, HeaderValue};
 use object_store::ClientOptions;
 use object_store::client::{
     HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpService,
@@ -94,6 +96,11 @@ impl HttpConnector for GatedConnector {
     }
 }
 
+/// Request extension: the MD5 the request body must have, sent as `Content-MD5` (added here,
+/// after signing: S3 checks the header without it being signed).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ContentMd5(pub [u8; 16]);
+
 #[derive(Debug)]
 struct GatedService {
     inner: HttpClient,
@@ -103,7 +110,13 @@ struct GatedService {
 
 #[async_trait]
 impl HttpService for GatedService {
-    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        if let Some(ContentMd5(md5)) = req.extensions().get::<ContentMd5>().copied() {
+            let value = base64::engine::general_purpose::STANDARD.encode(md5);
+            let value = HeaderValue::from_str(&value).expect("base64 is a valid header value");
+            req.headers_mut()
+                .insert(HeaderName::from_static("content-md5"), value);
+        }
         if let Some(limiter) = &self.gate.limiter {
             limiter.acquire().await;
         }

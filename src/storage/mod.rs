@@ -27,8 +27,8 @@ use object_store::local::LocalFileSystem;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig,
+    ClientOptions, GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutOptions,
+    PutPayload, RetryConfig,
 };
 
 use crate::config::{StorageConfig, StorageType};
@@ -415,6 +415,32 @@ impl Store {
         let r = self
             .object
             .put(&path(key), payload)
+            .await
+            .map_err(|e| self.err("PUT", key, e))?;
+        Ok(r.e_tag.as_deref().map(strip_quotes))
+    }
+
+    /// Writes an object in one request whose body must have MD5 `md5`; returns its ETag.
+    ///
+    /// An S3-family store is sent the digest as `Content-MD5`, so it refuses a body that
+    /// differs (an [`StorageErrorKind::Integrity`] error) instead of storing it. Other stores
+    /// get a plain PUT: check their ETag or the object afterwards.
+    ///
+    /// # Errors
+    /// A failing PUT.
+    pub async fn put_with_md5(
+        &self,
+        key: &str,
+        payload: PutPayload,
+        md5: [u8; 16],
+    ) -> Result<Option<String>, StorageError> {
+        let mut opts = PutOptions::default();
+        if self.etag_is_md5 {
+            opts.extensions.insert(http::ContentMd5(md5));
+        }
+        let r = self
+            .object
+            .put_opts(&path(key), payload, opts)
             .await
             .map_err(|e| self.err("PUT", key, e))?;
         Ok(r.e_tag.as_deref().map(strip_quotes))

@@ -1,8 +1,10 @@
 //! `milvus-migrate copy` end to end between two real s3s-fs stores.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::fault_proxy::{FaultAction, FaultPlan, FaultProxy, FaultRule};
+use crate::support::s3::S3Server;
 use crate::support::tls_front::TlsFront;
 use crate::{
     assert_same_tree, path_str, profile, random_bytes, report, run, run_copy, run_copy_env, seed,
@@ -12,6 +14,18 @@ use crate::{
 pub const MIB: usize = 1 << 20;
 /// Small settings so the edge cases are cheap: 5 MiB parts (the S3 minimum), 8 MiB threshold.
 const SMALL_PARTS: [&str; 4] = ["--part-size", "5MiB", "--multipart-threshold", "8MiB"];
+
+/// Profiles `a.yaml` for A and `b.yaml` for B reached through `proxy_b`.
+fn profiles_with_b_behind(
+    dir: &Path,
+    a: &S3Server,
+    b: &S3Server,
+    proxy_b: &FaultProxy,
+) -> (PathBuf, PathBuf) {
+    let pa = profile(dir, "a.yaml", a, a.port, "backup", "");
+    let pb = profile(dir, "b.yaml", b, proxy_b.addr().port(), "backup", "");
+    (pa, pb)
+}
 
 pub fn backup_meta(name: &str) -> Vec<u8> {
     format!(r#"{{"id":"id-{name}","state_code":0,"name":"{name}","size":1}}"#).into_bytes()
@@ -321,15 +335,7 @@ async fn permanent_part_failure_aborts_the_upload_and_withholds_the_meta() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let pa = profile(dir.path(), "a.yaml", &a, a.port, "backup", "");
-    let pb = profile(
-        dir.path(),
-        "b.yaml",
-        &b,
-        proxy_b.addr().port(),
-        "backup",
-        "",
-    );
+    let (pa, pb) = profiles_with_b_behind(dir.path(), &a, &b, &proxy_b);
     seed(&a, "backup/p/binlogs/large", &random_bytes(1, 12 * MIB));
     seed(&a, "backup/p/binlogs/small", &random_bytes(2, 1000));
     seed(&a, "backup/p/meta/backup_meta.json", &backup_meta("p"));
@@ -696,4 +702,112 @@ async fn copies_to_an_https_store_once_its_ca_is_trusted() {
     assert_eq!(report(&out)["objects_verified"], 4);
     assert_eq!(assert_same_tree(&a, "backup/tls", &b, "backup/tls"), 4);
     assert!(b.open_multipart_uploads().is_empty());
+}
+
+/// Bytes damaged between the copier and B: B itself refuses them (the PUT carries the source's
+/// MD5 as `Content-MD5`, answered with `BadDigest`), so a damaged object is never stored,
+/// and the retry puts the right bytes there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_destination_refuses_bytes_damaged_on_the_way() {
+    let (a, b) = two_stores("flip");
+    let proxy_b = FaultProxy::start(
+        b.addr(),
+        FaultPlan::none()
+            .rule(
+                FaultRule::new(FaultAction::FlipBodyByte)
+                    .method("PUT")
+                    .nth(2),
+            )
+            .rule(
+                FaultRule::new(FaultAction::FlipBodyByte)
+                    .method("PUT")
+                    .nth(4),
+            ),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = profiles_with_b_behind(dir.path(), &a, &b, &proxy_b);
+    for i in 0..6u64 {
+        seed(
+            &a,
+            &format!("backup/d/binlogs/obj_{i}"),
+            &random_bytes(70 + i, MIB + i as usize),
+        );
+    }
+    seed(&a, "backup/d/meta/backup_meta.json", &backup_meta("d"));
+    let out = run_copy_env(
+        &pa,
+        &pb,
+        "d",
+        &["--json", "--no-ledger", "--concurrency", "1"],
+        &[("RUST_LOG", "milvus_migrate=debug")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(proxy_b.faults_injected(), 2);
+    let r = report(&out);
+    assert_eq!(r["retries"], 2, "{r}");
+    assert_eq!(r["objects_verified"], 7, "{r}");
+    // Refused by B, not found afterwards: nothing damaged was ever stored.
+    let refused = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("retrying") && l.contains("BadDigest"))
+        .count();
+    assert_eq!(refused, 2, "{}", stderr(&out));
+    assert_eq!(assert_same_tree(&a, "backup/d", &b, "backup/d"), 7);
+}
+
+/// Sources whose ETags are not the plain lower-case MD5 the copier expects: upper-case hex
+/// (Alibaba OSS) is the same digest; ETags that are not MD5s at all (SSE-KMS or SSE-C
+/// objects on AWS) are recognised after two reads agree, and objects are then checked by
+/// the MD5 computed while streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_with_upper_case_or_non_md5_etags_copy_verified() {
+    let (a, b) = two_stores("etags");
+    let dir = tempfile::tempdir().unwrap();
+    let pa = profile(dir.path(), "a.yaml", &a, a.port, "backup", "");
+    let pb = profile(dir.path(), "b.yaml", &b, b.port, "backup", "");
+    for name in ["upper", "kms"] {
+        for i in 0..5u64 {
+            let key = format!("backup/{name}/binlogs/obj_{i}");
+            let bytes = random_bytes(90 + i, 300_000 + i as usize);
+            seed(&a, &key, &bytes);
+            let md5 = md5_many::md5(&bytes);
+            let etag = match name {
+                "upper" => hex::encode_upper(md5),
+                // 32 hex digits, not the bytes' MD5.
+                _ => hex::encode(md5_many::md5(key.as_bytes())),
+            };
+            a.write_etag(&key, &etag);
+        }
+        let meta = format!("backup/{name}/meta/backup_meta.json");
+        seed(&a, &meta, &backup_meta(name));
+    }
+
+    let out = run_copy(&pa, &pb, "upper", &["--json", "--no-ledger"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["retries"], 0, "upper-case hex is the same MD5: {r}");
+    assert_eq!(r["objects_verified"], 6, "{r}");
+    assert_eq!(assert_same_tree(&a, "backup/upper", &b, "backup/upper"), 6);
+
+    let out = run_copy(
+        &pa,
+        &pb,
+        "kms",
+        &["--json", "--no-ledger", "--concurrency", "1"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ETags are not MD5s"),
+        "the finding is reported: {}",
+        stderr(&out)
+    );
+    let r = report(&out);
+    assert_eq!(r["objects_verified"], 6, "{r}");
+    // The first object is read three times (B refuses the ETag, then two reads agree); the
+    // others once, hashed here.
+    assert_eq!(r["retries"], 2, "{r}");
+    assert_eq!(assert_same_tree(&a, "backup/kms", &b, "backup/kms"), 6);
 }

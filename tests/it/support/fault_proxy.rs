@@ -110,6 +110,9 @@ pub enum FaultAction {
     /// `after_bytes` is cut in half; a response with an empty body is dropped whole (the
     /// server did the work, the client sees a reset and no response).
     ResetMidBody { after_bytes: u64 },
+    /// Forward the request with the middle byte of its body flipped: bytes damaged on the way
+    /// to the server. For `Content-Length` bodies (a chunked body could lose its framing).
+    FlipBodyByte,
 }
 
 impl FaultAction {
@@ -697,6 +700,7 @@ async fn handle_request(
     }
 
     let mut mid_body_limit = None;
+    let mut body = Body::Stream(req_framing);
     match action {
         None => {}
         Some(FaultAction::Reset) => {
@@ -738,30 +742,30 @@ async fn handle_request(
                     return Ok(Next::Reset);
                 }
                 AfterStall::Forward => {
-                    let mut body = Vec::new();
-                    relay_body(client, Some(&mut body), req_framing).await?;
+                    let mut buf = Vec::new();
+                    relay_body(client, Some(&mut buf), req_framing).await?;
                     tokio::time::sleep(duration).await;
-                    return forward(
-                        client,
-                        &head,
-                        &method,
-                        client_wants_close,
-                        Body::Buffered(body),
-                        None,
-                        shared,
-                    )
-                    .await;
+                    body = Body::Buffered(buf);
                 }
             }
         }
         Some(FaultAction::ResetMidBody { after_bytes }) => mid_body_limit = Some(after_bytes),
+        Some(FaultAction::FlipBodyByte) => {
+            let mut buf = Vec::new();
+            relay_body(client, Some(&mut buf), req_framing).await?;
+            let middle = buf.len() / 2;
+            if let Some(b) = buf.get_mut(middle) {
+                *b ^= 0x01;
+            }
+            body = Body::Buffered(buf);
+        }
     }
     forward(
         client,
         &head,
         &method,
         client_wants_close,
-        Body::Stream(req_framing),
+        body,
         mid_body_limit,
         shared,
     )
