@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .on_thread_park(milvus_migrate::copy::idle::on_worker_idle)
         .enable_all()
         .build()
     {

@@ -24,6 +24,7 @@
 
 mod buffers;
 pub mod checksum;
+pub mod idle;
 pub mod ledger;
 mod pipeline;
 pub mod plan;

@@ -16,6 +16,7 @@ use tokio::sync::SemaphorePermit;
 use super::Ctx;
 use super::buffers::BufferPool;
 use super::checksum::{self, Md5Digest, StreamMd5};
+use super::idle;
 use super::ledger::{DonePart, OpenUpload, Record};
 use super::plan::{Action, PlanItem};
 use crate::storage::{StorageError, StorageErrorKind};
@@ -138,6 +139,7 @@ impl Ctx {
                 pool: &self.buffers,
             },
         };
+        let _streaming = (expected >= idle::LARGE).then(idle::Streaming::start);
         let mut got = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
