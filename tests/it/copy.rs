@@ -811,3 +811,51 @@ async fn sources_with_upper_case_or_non_md5_etags_copy_verified() {
     assert_eq!(r["retries"], 2, "{r}");
     assert_eq!(assert_same_tree(&a, "backup/kms", &b, "backup/kms"), 6);
 }
+
+/// With `HTTP_PROXY` set, the stores are reached through the proxy (reqwest, absolute-form
+/// requests), and `NO_PROXY` exempts a host: A, named `localhost`, directly; B through the
+/// proxy, multipart upload included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goes_through_the_configured_http_proxy_except_no_proxy_hosts() {
+    let (a, b) = two_stores("proxy");
+    let proxy = FaultProxy::start(b.addr(), FaultPlan::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pa = profile(dir.path(), "a.yaml", &a, a.port, "backup", "");
+    let text = std::fs::read_to_string(&pa).unwrap().replacen(
+        "  address: 127.0.0.1\n",
+        "  address: localhost\n",
+        1,
+    );
+    std::fs::write(&pa, text).unwrap();
+    let pb = profile(dir.path(), "b.yaml", &b, b.port, "backup", "");
+    for (i, size) in [0, 70_000, 12 * MIB].into_iter().enumerate() {
+        seed(
+            &a,
+            &format!("backup/px/binlogs/obj_{size}"),
+            &random_bytes(110 + i as u64, size),
+        );
+    }
+    seed(&a, "backup/px/meta/backup_meta.json", &backup_meta("px"));
+    let args = [&["--json", "--no-ledger"][..], &SMALL_PARTS[..]].concat();
+    let out = run_copy_env(
+        &pa,
+        &pb,
+        "px",
+        &args,
+        &[("HTTP_PROXY", &proxy.endpoint()), ("NO_PROXY", "localhost")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["objects_verified"], 4);
+    assert_eq!(assert_same_tree(&a, "backup/px", &b, "backup/px"), 4);
+    let log = proxy.request_log();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("PUT ") && l.contains("partNumber=")),
+        "B's writes went through the proxy: {log:?}"
+    );
+    assert!(
+        log.iter().all(|l| l.contains("/bucket-b")),
+        "nothing for A went through the proxy: {log:?}"
+    );
+}
