@@ -327,20 +327,27 @@ pub async fn run(
             .await
             .map_err(|source| CopyError::Store { role, source })
     };
-    let mut src_rel = match &job.objects {
-        Some(objects) => objects.clone(),
-        None => {
-            let src_list = list(job.src.clone(), job.src_prefix.clone(), "source").await?;
-            if src_list.is_empty() {
-                return Err(CopyError::EmptySource {
-                    store: job.src.name().to_string(),
-                    prefix: job.src_prefix.clone(),
-                });
-            }
-            relative(&job.src_prefix, src_list)
+    // Both sides at once: on a large backup each listing takes a while.
+    let src_listing = async {
+        match &job.objects {
+            Some(_) => Ok(None),
+            None => list(job.src.clone(), job.src_prefix.clone(), "source")
+                .await
+                .map(Some),
         }
     };
-    let dst_list = list(job.dst.clone(), job.dst_prefix.clone(), "destination").await?;
+    let dst_listing = list(job.dst.clone(), job.dst_prefix.clone(), "destination");
+    let (src_list, dst_list) = futures::future::try_join(src_listing, dst_listing).await?;
+    let mut src_rel = match (&job.objects, src_list) {
+        (Some(objects), _) => objects.clone(),
+        (None, Some(src_list)) if !src_list.is_empty() => relative(&job.src_prefix, src_list),
+        (None, _) => {
+            return Err(CopyError::EmptySource {
+                store: job.src.name().to_string(),
+                prefix: job.src_prefix.clone(),
+            });
+        }
+    };
     let mut dst_rel = relative(&job.dst_prefix, dst_list);
 
     let (ledger, state) = match &job.ledger {
