@@ -241,6 +241,11 @@ struct Ctx {
     /// until two reads of an object agree with each other but not with its ETag, as with
     /// SSE-KMS or SSE-C encrypted objects on AWS.
     source_etags_md5: AtomicBool,
+    /// Whether the destination's ETags are the MD5s of what it stored. True until the store
+    /// twice accepts the same bytes, sent with their `Content-MD5`, and reports another ETag,
+    /// as with SSE-KMS or SSE-C on AWS; from then on every body is sent with `Content-MD5`,
+    /// which the store checks.
+    dest_etags_md5: AtomicBool,
     /// Source keys of an explicit object list ([`CopyJob::objects`]), by relative key.
     src_keys: std::collections::HashMap<String, String>,
 }
@@ -404,6 +409,7 @@ pub async fn run(
         server_side,
         stop: AtomicBool::new(false),
         source_etags_md5: AtomicBool::new(true),
+        dest_etags_md5: AtomicBool::new(true),
         src_keys: if explicit {
             src_rel
                 .iter()

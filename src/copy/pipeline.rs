@@ -284,6 +284,59 @@ impl Ctx {
             format!("the bytes read have MD5 {hex}, the source reports {src}"),
         ))
     }
+
+    /// Checks the ETag the destination reports for a body with MD5 `md5`, sent with that
+    /// `Content-MD5` or not (`md5_sent`). Returns whether the body is verified. A mismatch is
+    /// damage on the way, unless the store accepted the same bytes with their `Content-MD5`
+    /// before (`earlier`) and now again: then its ETags are not MD5s, and from now on the
+    /// store's own check of `Content-MD5` is what verifies a body.
+    fn check_dest_etag(
+        &self,
+        check: DestCheck<'_>,
+        md5: Md5Digest,
+        md5_sent: bool,
+        earlier: &std::sync::Mutex<Option<Md5Digest>>,
+    ) -> Result<bool, StorageError> {
+        if !self.job.dst.etag_is_md5() {
+            return Ok(false);
+        }
+        let hex = checksum::md5_hex(&md5);
+        if checksum::same_etag(check.etag, &hex) {
+            return Ok(true);
+        }
+        if !self.dest_etags_md5.load(Ordering::Relaxed) && md5_sent {
+            return Ok(true);
+        }
+        let before = earlier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(md5);
+        if md5_sent && before == Some(md5) {
+            if self.dest_etags_md5.swap(false, Ordering::Relaxed) {
+                tracing::warn!(
+                    store = self.job.dst.name(),
+                    key = check.key,
+                    etag = check.etag,
+                    md5 = hex,
+                    "the destination accepted these bytes twice with their Content-MD5 and \
+                     reports another ETag: its ETags are not MD5s (encrypted bucket?); bodies \
+                     are verified by the store's Content-MD5 check from now on"
+                );
+            }
+            return Ok(true);
+        }
+        Err(integrity(
+            self, check.op, check.key, check.what, check.etag, &hex,
+        ))
+    }
+}
+
+/// What [`Ctx::check_dest_etag`] checks: the request, the key and the ETag reported.
+struct DestCheck<'a> {
+    op: &'static str,
+    key: &'a str,
+    what: &'a str,
+    etag: &'a str,
 }
 
 fn integrity(
@@ -346,12 +399,14 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
     let dst_key = ctx.dst_key(&item.rel);
     let _permit = ctx.buffer_permit(item.size).await;
     let earlier = std::sync::Mutex::new(None);
-    let (etag, md5, src_etag) = ctx
+    let earlier_put = std::sync::Mutex::new(None);
+    let (etag, md5, src_etag, verified) = ctx
         .cfg
         .retry
         .run(
             |attempt| {
                 let earlier = &earlier;
+                let earlier_put = &earlier_put;
                 let dst_key = &dst_key;
                 async move {
                     // First try, to a store that reports MD5 ETags: a source ETag that is an
@@ -377,13 +432,14 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
                     }
                     let hex = checksum::md5_hex(&md5);
                     let etag = ctx.job.dst.put_with_md5(dst_key, payload, md5).await?;
-                    if ctx.job.dst.etag_is_md5() {
-                        let got = etag.as_deref().unwrap_or("none");
-                        if !checksum::same_etag(got, &hex) {
-                            return Err(integrity(ctx, "PUT", dst_key, "ETag", got, &hex));
-                        }
-                    }
-                    Ok((etag, hex, src_etag))
+                    let check = DestCheck {
+                        op: "PUT",
+                        key: dst_key,
+                        what: "ETag",
+                        etag: etag.as_deref().unwrap_or("none"),
+                    };
+                    let verified = ctx.check_dest_etag(check, md5, true, earlier_put)?;
+                    Ok((etag, hex, src_etag, verified))
                 }
             },
             ctx.on_retry(&item.rel, "object"),
@@ -397,7 +453,7 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
         md5,
     });
     ctx.observer.bytes(item.size);
-    ctx.finished(&item.rel, item.size, item.size, ctx.job.dst.etag_is_md5());
+    ctx.finished(&item.rel, item.size, item.size, verified);
     Ok(())
 }
 
@@ -518,28 +574,42 @@ async fn copy_part(
     let len = range.end - range.start;
     let _permit = ctx.buffer_permit(len).await;
     let what = format!("part {}", index + 1);
+    let earlier = std::sync::Mutex::new(None);
     let part = ctx
         .cfg
         .retry
         .run(
-            |_| async {
-                let fetched = ctx
-                    .fetch(&item.rel, Some(range.clone()), len, Hash::Always)
-                    .await?;
-                let (payload, md5, _, _spare) = fetched.into_payload();
-                // A part is invisible until the upload completes: it is sent while the last of
-                // it is hashed.
-                let put = ctx
-                    .job
-                    .dst
-                    .put_part(dst_key, upload_id, index as usize, payload);
-                let (etag, md5) = tokio::join!(put, digest(ctx, md5, &item.rel));
-                let (etag, md5) = (etag?, md5?);
-                let hex = checksum::md5_hex(&md5);
-                if ctx.job.dst.etag_is_md5() && !checksum::same_etag(&etag, &hex) {
-                    return Err(integrity(ctx, "UploadPart", dst_key, &what, &etag, &hex));
+            |attempt| {
+                let (what, earlier, range) = (&what, &earlier, range.clone());
+                async move {
+                    let fetched = ctx.fetch(&item.rel, Some(range), len, Hash::Always).await?;
+                    let (payload, md5, _, _spare) = fetched.into_payload();
+                    let index = index as usize;
+                    // A part is invisible until the upload completes: it is sent while the
+                    // last of it is hashed. A retry, or a store whose ETags are not MD5s, gets
+                    // the digest first, as Content-MD5.
+                    let md5_first = attempt > 0 || !ctx.dest_etags_md5.load(Ordering::Relaxed);
+                    let (etag, md5) = if md5_first {
+                        let md5 = digest(ctx, md5, &item.rel).await?;
+                        let put = ctx
+                            .job
+                            .dst
+                            .put_part_with_md5(dst_key, upload_id, index, payload, md5);
+                        (put.await?, md5)
+                    } else {
+                        let put = ctx.job.dst.put_part(dst_key, upload_id, index, payload);
+                        let (etag, md5) = tokio::join!(put, digest(ctx, md5, &item.rel));
+                        (etag?, md5?)
+                    };
+                    let check = DestCheck {
+                        op: "UploadPart",
+                        key: dst_key,
+                        what,
+                        etag: &etag,
+                    };
+                    ctx.check_dest_etag(check, md5, md5_first, earlier)?;
+                    Ok(DonePart { etag, md5 })
                 }
-                Ok(DonePart { etag, md5 })
             },
             ctx.on_retry(&item.rel, &what),
         )
@@ -585,11 +655,13 @@ async fn complete(
                         // and the object is there.
                         Err(e) if attempt > 0 && e.kind() == StorageErrorKind::UploadNotFound => {
                             let info = ctx.job.dst.head(dst_key).await.map_err(|_| e)?;
+                            let dest_md5 = ctx.dest_etags_md5.load(Ordering::Relaxed);
                             if info.size == item.size
-                                && info
-                                    .etag
-                                    .as_deref()
-                                    .is_some_and(|e| checksum::same_etag(e, expected))
+                                && (!dest_md5
+                                    || info
+                                        .etag
+                                        .as_deref()
+                                        .is_some_and(|e| checksum::same_etag(e, expected)))
                             {
                                 Ok(info.etag)
                             } else {
@@ -608,8 +680,9 @@ async fn complete(
             ctx.on_retry(&item.rel, "complete upload"),
         )
         .await?;
+    let dest_md5 = ctx.dest_etags_md5.load(Ordering::Relaxed);
     let verified = match etag.as_deref() {
-        Some(got) if ctx.job.dst.etag_is_md5() && checksum::is_multipart_md5(got) => {
+        Some(got) if ctx.job.dst.etag_is_md5() && dest_md5 && checksum::is_multipart_md5(got) => {
             if !checksum::same_etag(got, &expected) {
                 return Err(integrity(
                     ctx,
@@ -634,7 +707,8 @@ async fn complete(
                     &item.size.to_string(),
                 ));
             }
-            false
+            // A store whose ETags are not MD5s checked every part's Content-MD5.
+            ctx.job.dst.etag_is_md5() && !dest_md5
         }
     };
     ctx.record(Record::Done {

@@ -11,6 +11,7 @@
 //! endpoints) pass through untouched. `object_store`'s own retries are disabled
 //! (`max_retries = 0`): retrying is the copier's job, per part, with its own budget.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -96,10 +97,17 @@ impl HttpConnector for GatedConnector {
     }
 }
 
-/// Request extension: the MD5 the request body must have, sent as `Content-MD5` (added here,
-/// after signing: S3 checks the header without it being signed).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ContentMd5(pub [u8; 16]);
+tokio::task_local! {
+    /// The MD5 the body of the requests made in this scope must have, sent as `Content-MD5`
+    /// (added here, after signing: S3 checks the header without it being signed). A task-local
+    /// because `object_store` takes no per-request options for a multipart part.
+    static CONTENT_MD5: [u8; 16];
+}
+
+/// Runs `request` (one store operation with one body) with `Content-MD5: md5` on its requests.
+pub(crate) async fn with_content_md5<F: Future>(md5: [u8; 16], request: F) -> F::Output {
+    CONTENT_MD5.scope(md5, request).await
+}
 
 #[derive(Debug)]
 struct GatedService {
@@ -111,7 +119,7 @@ struct GatedService {
 #[async_trait]
 impl HttpService for GatedService {
     async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        if let Some(ContentMd5(md5)) = req.extensions().get::<ContentMd5>().copied() {
+        if let Ok(md5) = CONTENT_MD5.try_with(|md5| *md5) {
             let value = base64::engine::general_purpose::STANDARD.encode(md5);
             let value = HeaderValue::from_str(&value).expect("base64 is a valid header value");
             req.headers_mut()

@@ -27,8 +27,8 @@ use object_store::local::LocalFileSystem;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutOptions,
-    PutPayload, RetryConfig,
+    ClientOptions, GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig,
 };
 
 use crate::config::{StorageConfig, StorageType};
@@ -434,15 +434,14 @@ impl Store {
         payload: PutPayload,
         md5: [u8; 16],
     ) -> Result<Option<String>, StorageError> {
-        let mut opts = PutOptions::default();
-        if self.etag_is_md5 {
-            opts.extensions.insert(http::ContentMd5(md5));
+        let location = path(key);
+        let put = self.object.put(&location, payload);
+        let r = if self.etag_is_md5 {
+            http::with_content_md5(md5, put).await
+        } else {
+            put.await
         }
-        let r = self
-            .object
-            .put_opts(&path(key), payload, opts)
-            .await
-            .map_err(|e| self.err("PUT", key, e))?;
+        .map_err(|e| self.err("PUT", key, e))?;
         Ok(r.e_tag.as_deref().map(strip_quotes))
     }
 
@@ -474,6 +473,27 @@ impl Store {
             .await
             .map_err(|e| self.err("UploadPart", key, e))?;
         Ok(strip_quotes(&part.content_id))
+    }
+
+    /// [`Store::put_part`] of a body that must have MD5 `md5`: sent as `Content-MD5` to an
+    /// S3-family store, which refuses a body that differs (see [`Store::put_with_md5`]).
+    ///
+    /// # Errors
+    /// A failing request.
+    pub async fn put_part_with_md5(
+        &self,
+        key: &str,
+        upload_id: &str,
+        index: usize,
+        payload: PutPayload,
+        md5: [u8; 16],
+    ) -> Result<String, StorageError> {
+        let put = self.put_part(key, upload_id, index, payload);
+        if self.etag_is_md5 {
+            http::with_content_md5(md5, put).await
+        } else {
+            put.await
+        }
     }
 
     /// Completes a multipart upload from its part ETags in part order; returns the object ETag.

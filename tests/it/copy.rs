@@ -859,3 +859,54 @@ async fn goes_through_the_configured_http_proxy_except_no_proxy_hosts() {
         "nothing for A went through the proxy: {log:?}"
     );
 }
+
+/// A destination whose ETags are not the MD5s of what it stores (AWS SSE-KMS): recognised once
+/// it accepts the same bytes twice with their `Content-MD5`; from then on every body, single
+/// or part, is sent with its `Content-MD5`, which the store checks, and the copy completes
+/// verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_whose_etags_are_not_md5s_verifies_by_content_md5() {
+    let (a, b) = two_stores("dkms");
+    let proxy_b = FaultProxy::start(
+        b.addr(),
+        FaultPlan::none().rule(
+            FaultRule::new(FaultAction::RewriteEtag)
+                .method("PUT")
+                .always(),
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = profiles_with_b_behind(dir.path(), &a, &b, &proxy_b);
+    for (i, size) in [1, 300_000, 2 * MIB, 12 * MIB, 17 * MIB]
+        .into_iter()
+        .enumerate()
+    {
+        seed(
+            &a,
+            &format!("backup/k/binlogs/obj_{size}"),
+            &random_bytes(130 + i as u64, size),
+        );
+    }
+    seed(&a, "backup/k/meta/backup_meta.json", &backup_meta("k"));
+    let args = [
+        &["--json", "--no-ledger"][..],
+        &["--concurrency", "1", "--parts-per-object", "1"][..],
+        &SMALL_PARTS[..],
+    ]
+    .concat();
+    let out = run_copy(&pa, &pb, "k", &args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("its ETags are not MD5s"),
+        "the finding is reported: {}",
+        stderr(&out)
+    );
+    let r = report(&out);
+    assert_eq!(r["objects_verified"], 6, "{r}");
+    // The first body (object or part) is sent twice; after that, every body goes with its
+    // Content-MD5 and is accepted at once.
+    assert_eq!(r["retries"], 1, "{r}\n{}", stderr(&out));
+    assert_eq!(assert_same_tree(&a, "backup/k", &b, "backup/k"), 6);
+    assert!(b.open_multipart_uploads().is_empty());
+}

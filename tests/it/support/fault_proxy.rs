@@ -110,6 +110,9 @@ pub enum FaultAction {
     /// `after_bytes` is cut in half; a response with an empty body is dropped whole (the
     /// server did the work, the client sees a reset and no response).
     ResetMidBody { after_bytes: u64 },
+    /// Forward the request and relay the response with its `ETag` header replaced by 32 other
+    /// hex digits: a store whose ETags are not MD5s (AWS SSE-KMS).
+    RewriteEtag,
     /// Forward the request with the middle byte of its body flipped: bytes damaged on the way
     /// to the server. For `Content-Length` bodies (a chunked body could lose its framing).
     FlipBodyByte,
@@ -699,7 +702,7 @@ async fn handle_request(
         shared.log.lock().unwrap().push(entry);
     }
 
-    let mut mid_body_limit = None;
+    let mut reply = Reply::AsIs;
     let mut body = Body::Stream(req_framing);
     match action {
         None => {}
@@ -749,7 +752,8 @@ async fn handle_request(
                 }
             }
         }
-        Some(FaultAction::ResetMidBody { after_bytes }) => mid_body_limit = Some(after_bytes),
+        Some(FaultAction::ResetMidBody { after_bytes }) => reply = Reply::CutAfter(after_bytes),
+        Some(FaultAction::RewriteEtag) => reply = Reply::OtherEtag,
         Some(FaultAction::FlipBodyByte) => {
             let mut buf = Vec::new();
             relay_body(client, Some(&mut buf), req_framing).await?;
@@ -766,10 +770,19 @@ async fn handle_request(
         &method,
         client_wants_close,
         body,
-        mid_body_limit,
+        reply,
         shared,
     )
     .await
+}
+
+/// What the proxy does to a forwarded response.
+enum Reply {
+    AsIs,
+    /// Relay the head and this many body bytes, then reset.
+    CutAfter(u64),
+    /// Replace the `ETag` header.
+    OtherEtag,
 }
 
 enum Body {
@@ -785,7 +798,7 @@ async fn forward(
     method: &str,
     client_wants_close: bool,
     body: Body,
-    mid_body_limit: Option<u64>,
+    reply: Reply,
     shared: &Shared,
 ) -> io::Result<Next> {
     let upstream = match TcpStream::connect(shared.upstream).await {
@@ -818,7 +831,7 @@ async fn forward(
     upstream.get_mut().flush().await?;
 
     // Response: skip interim 1xx heads (relaying them), then the final head and body.
-    let resp = loop {
+    let mut resp = loop {
         let resp = read_head(&mut upstream)
             .await?
             .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
@@ -829,6 +842,14 @@ async fn forward(
         }
         break resp;
     };
+    if let Reply::OtherEtag = reply {
+        for (name, value) in &mut resp.headers {
+            if name.eq_ignore_ascii_case("etag") {
+                let other = md5_many::md5(format!("not the md5 of {value}").as_bytes());
+                *value = format!("\"{}\"", hex::encode(other));
+            }
+        }
+    }
     let status = status_of(&resp);
     let framing = if method == "HEAD" || status == 204 || status == 304 {
         Framing::None
@@ -839,7 +860,7 @@ async fn forward(
         }
     };
 
-    if let Some(limit) = mid_body_limit {
+    if let Reply::CutAfter(limit) = reply {
         let limit = match framing {
             Framing::None | Framing::Length(0) => {
                 // Nothing to cut: drop the whole response.
