@@ -16,11 +16,16 @@
 //!    retry with backoff (per part, or per small object), byte-rate limit (per chunk read, shared
 //!    by the process), and, inside the store, the request-rate limit of the HTTP gate.
 //!
-//! Integrity: MD5 is computed while streaming. A single PUT's ETag must equal it; each part's
-//! ETag must equal the part's MD5 and the completed upload's ETag the multipart form
-//! (`md5-of-md5s-N`). A source whose ETag is a plain MD5 is checked on the read side as well.
-//! Stores whose ETags are not MD5s (local, native GCS, Azure) are checked by size. A mismatch is
-//! a retryable error for that part or object, never a silent success.
+//! Integrity: a single PUT's ETag must equal the object's MD5; each part's ETag must equal the
+//! part's MD5 and the completed upload's ETag the multipart form (`md5-of-md5s-N`). The MD5 of
+//! a single object whose source ETag is its MD5 is that ETag, sent as `Content-MD5` so an S3
+//! destination refuses other bytes; everything else is hashed while streaming (in SIMD lanes
+//! across the transfers in flight, module `checksum`) and checked against a source ETag that is
+//! a plain MD5. S3 stores whose ETags turn out not to be MD5s (SSE-KMS, SSE-C) are recognised
+//! when identical bytes mismatch twice: a source is then checked by the MD5 computed here, a
+//! destination by its own check of the `Content-MD5` every body is then sent with. Stores with
+//! no MD5 ETags at all (local, native GCS, Azure) are checked by size. A mismatch is a
+//! retryable error for that part or object, never a silent success.
 
 mod buffers;
 pub mod checksum;

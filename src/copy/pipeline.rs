@@ -113,7 +113,7 @@ impl Ctx {
         let source_md5 = object
             .etag
             .as_deref()
-            .filter(|e| whole && checksum::is_plain_md5(e))
+            .filter(|_| whole)
             .and_then(checksum::parse_md5);
         let md5 = match (hash, source_md5) {
             (Hash::UnlessSourceMd5, Some(d)) => Digest::Source(d),
@@ -259,11 +259,7 @@ impl Ctx {
         if checksum::same_etag(src, &hex) || !self.source_etags_md5.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let before = earlier
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .replace(md5);
-        if before == Some(md5) {
+        if seen_before(earlier, md5) {
             if self.source_etags_md5.swap(false, Ordering::Relaxed) {
                 tracing::warn!(
                     store = self.job.src.name(),
@@ -307,11 +303,7 @@ impl Ctx {
         if !self.dest_etags_md5.load(Ordering::Relaxed) && md5_sent {
             return Ok(true);
         }
-        let before = earlier
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .replace(md5);
-        if md5_sent && before == Some(md5) {
+        if seen_before(earlier, md5) && md5_sent {
             if self.dest_etags_md5.swap(false, Ordering::Relaxed) {
                 tracing::warn!(
                     store = self.job.dst.name(),
@@ -329,6 +321,17 @@ impl Ctx {
             self, check.op, check.key, check.what, check.etag, &hex,
         ))
     }
+}
+
+/// Whether the last mismatch recorded in `earlier` was of bytes with this same digest; records
+/// `md5` as the latest. Two mismatches of identical bytes are not damage on the way (that
+/// differs from one transfer to the next) but a store whose ETags are not MD5s.
+fn seen_before(earlier: &std::sync::Mutex<Option<Md5Digest>>, md5: Md5Digest) -> bool {
+    let before = earlier
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .replace(md5);
+    before == Some(md5)
 }
 
 /// What [`Ctx::check_dest_etag`] checks: the request, the key and the ETag reported.

@@ -434,15 +434,17 @@ impl Store {
         payload: PutPayload,
         md5: [u8; 16],
     ) -> Result<Option<String>, StorageError> {
-        let location = path(key);
-        let put = self.object.put(&location, payload);
-        let r = if self.etag_is_md5 {
-            http::with_content_md5(md5, put).await
+        self.checking_md5(md5, self.put(key, payload)).await
+    }
+
+    /// Runs `request` with `Content-MD5: md5` when this is an S3-family store (which checks
+    /// it); other stores get the request as it is.
+    async fn checking_md5<F: std::future::Future>(&self, md5: [u8; 16], request: F) -> F::Output {
+        if self.etag_is_md5 {
+            http::with_content_md5(md5, request).await
         } else {
-            put.await
+            request.await
         }
-        .map_err(|e| self.err("PUT", key, e))?;
-        Ok(r.e_tag.as_deref().map(strip_quotes))
     }
 
     /// Starts a resumable multipart upload; returns its id.
@@ -488,12 +490,8 @@ impl Store {
         payload: PutPayload,
         md5: [u8; 16],
     ) -> Result<String, StorageError> {
-        let put = self.put_part(key, upload_id, index, payload);
-        if self.etag_is_md5 {
-            http::with_content_md5(md5, put).await
-        } else {
-            put.await
-        }
+        self.checking_md5(md5, self.put_part(key, upload_id, index, payload))
+            .await
     }
 
     /// Completes a multipart upload from its part ETags in part order; returns the object ETag.

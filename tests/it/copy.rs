@@ -27,6 +27,23 @@ fn profiles_with_b_behind(
     (pa, pb)
 }
 
+/// Seeds backup `name` in A under `backup/`: one binlog `obj_<size>` of random bytes per size
+/// (seeds from `first_seed` on), then its `meta/backup_meta.json`.
+fn seed_backup(a: &S3Server, name: &str, sizes: &[usize], first_seed: u64) {
+    for (i, size) in sizes.iter().enumerate() {
+        seed(
+            a,
+            &format!("backup/{name}/binlogs/obj_{size}"),
+            &random_bytes(first_seed + i as u64, *size),
+        );
+    }
+    seed(
+        a,
+        &format!("backup/{name}/meta/backup_meta.json"),
+        &backup_meta(name),
+    );
+}
+
 pub fn backup_meta(name: &str) -> Vec<u8> {
     format!(r#"{{"id":"id-{name}","state_code":0,"name":"{name}","size":1}}"#).into_bytes()
 }
@@ -48,18 +65,7 @@ async fn copies_every_edge_size_byte_exact_and_skips_on_rerun() {
         8 * MIB + 1,
         300 * MIB,
     ];
-    for (i, size) in sizes.iter().enumerate() {
-        seed(
-            &a,
-            &format!("backup/edge/binlogs/obj_{size}"),
-            &random_bytes(i as u64, *size),
-        );
-    }
-    seed(
-        &a,
-        "backup/edge/meta/backup_meta.json",
-        &backup_meta("edge"),
-    );
+    seed_backup(&a, "edge", &sizes, 0);
     let state = dir.path().join("state");
     let args = [
         &[
@@ -675,14 +681,7 @@ async fn copies_to_an_https_store_once_its_ca_is_trusted() {
         .replacen("  address: 127.0.0.1\n", "  address: localhost\n", 1)
         .replacen("  useSSL: false\n", "  useSSL: true\n", 1);
     std::fs::write(&pb, text).unwrap();
-    for (i, size) in [0, 70_000, 12 * MIB].into_iter().enumerate() {
-        seed(
-            &a,
-            &format!("backup/tls/binlogs/obj_{size}"),
-            &random_bytes(50 + i as u64, size),
-        );
-    }
-    seed(&a, "backup/tls/meta/backup_meta.json", &backup_meta("tls"));
+    seed_backup(&a, "tls", &[0, 70_000, 12 * MIB], 50);
     let args = [&["--json", "--no-ledger"][..], &SMALL_PARTS[..]].concat();
 
     // The system's CAs only: the certificate is not trusted, and the error says so.
@@ -727,14 +726,8 @@ async fn the_destination_refuses_bytes_damaged_on_the_way() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let (pa, pb) = profiles_with_b_behind(dir.path(), &a, &b, &proxy_b);
-    for i in 0..6u64 {
-        seed(
-            &a,
-            &format!("backup/d/binlogs/obj_{i}"),
-            &random_bytes(70 + i, MIB + i as usize),
-        );
-    }
-    seed(&a, "backup/d/meta/backup_meta.json", &backup_meta("d"));
+    let sizes: Vec<usize> = (0..6).map(|i| MIB + i).collect();
+    seed_backup(&a, "d", &sizes, 70);
     let out = run_copy_env(
         &pa,
         &pb,
@@ -828,14 +821,7 @@ async fn goes_through_the_configured_http_proxy_except_no_proxy_hosts() {
     );
     std::fs::write(&pa, text).unwrap();
     let pb = profile(dir.path(), "b.yaml", &b, b.port, "backup", "");
-    for (i, size) in [0, 70_000, 12 * MIB].into_iter().enumerate() {
-        seed(
-            &a,
-            &format!("backup/px/binlogs/obj_{size}"),
-            &random_bytes(110 + i as u64, size),
-        );
-    }
-    seed(&a, "backup/px/meta/backup_meta.json", &backup_meta("px"));
+    seed_backup(&a, "px", &[0, 70_000, 12 * MIB], 110);
     let args = [&["--json", "--no-ledger"][..], &SMALL_PARTS[..]].concat();
     let out = run_copy_env(
         &pa,
@@ -878,17 +864,7 @@ async fn a_destination_whose_etags_are_not_md5s_verifies_by_content_md5() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let (pa, pb) = profiles_with_b_behind(dir.path(), &a, &b, &proxy_b);
-    for (i, size) in [1, 300_000, 2 * MIB, 12 * MIB, 17 * MIB]
-        .into_iter()
-        .enumerate()
-    {
-        seed(
-            &a,
-            &format!("backup/k/binlogs/obj_{size}"),
-            &random_bytes(130 + i as u64, size),
-        );
-    }
-    seed(&a, "backup/k/meta/backup_meta.json", &backup_meta("k"));
+    seed_backup(&a, "k", &[1, 300_000, 2 * MIB, 12 * MIB, 17 * MIB], 130);
     let args = [
         &["--json", "--no-ledger"][..],
         &["--concurrency", "1", "--parts-per-object", "1"][..],
