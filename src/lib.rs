@@ -36,9 +36,10 @@ pub mod transfer;
 
 pub use error::Error;
 
-/// Makes rustls use the ring crypto provider in this process. Both ring and aws-lc-rs are in
-/// the dependency tree, so rustls cannot choose by itself and would panic at the first TLS
-/// connection (gRPC to Milvus or to the daemon, the daemon's TLS listener). Idempotent.
+/// Makes rustls use the ring crypto provider in this process. The tree builds rustls without a
+/// default provider (aws-lc-rs is kept out), so without this the first TLS connection (a
+/// store over https, gRPC to Milvus or to the daemon, the daemon's TLS listener) would panic.
+/// Idempotent.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

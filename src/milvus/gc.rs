@@ -20,6 +20,7 @@ pub struct GcPause {
 }
 
 fn client() -> reqwest::Client {
+    crate::install_tls_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -73,6 +73,7 @@ pub(crate) struct GatedConnector {
 
 impl HttpConnector for GatedConnector {
     fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        crate::install_tls_provider();
         let scheme = if self.plain_http { "http" } else { "https" };
         let inner = if transport::proxy_configured(scheme) {
             tracing::debug!(
