@@ -21,6 +21,9 @@
 //! - `v1.rs`, `v2.rs`: the two schemas.
 //! - `validate.rs`: the rules.
 //! - `storage.rs`, `milvus.rs`, `transfer.rs`: the validated types.
+//! - `tests.rs`: whole profiles of both schemas and `configs/`; `shipped_tests.rs`: the
+//!   profiles milvus-backup ships (0.5 from the Go module cache, 0.6 as fixtures) and a
+//!   no-panic property test of the loader.
 //!
 //! Precedence for every key: command-line flag (transfer options only, through
 //! [`Profile::transfer`]) > environment variable > file > inherited value > default.
@@ -37,6 +40,8 @@ mod v1;
 mod v2;
 mod validate;
 
+#[cfg(test)]
+mod shipped_tests;
 #[cfg(test)]
 mod tests;
 

@@ -65,17 +65,20 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             .parse()
             .map_err(|_| "malformed number".to_string())?
     };
-    let mut total = int_value * multiplier;
+    // 30 digits times a unit can exceed even u128: checked, so that a huge size is an error
+    // rather than an overflow.
+    let too_large = || "too large".to_string();
+    let mut total = int_value.checked_mul(multiplier).ok_or_else(too_large)?;
     if !frac_part.is_empty() {
         let frac_value: u128 = frac_part
             .parse()
             .map_err(|_| "malformed number".to_string())?;
         let scale = 10u128.pow(frac_part.len() as u32);
-        let scaled = frac_value * multiplier;
+        let scaled = frac_value.checked_mul(multiplier).ok_or_else(too_large)?;
         if !scaled.is_multiple_of(scale) {
             return Err("not a whole number of bytes".into());
         }
-        total += scaled / scale;
+        total = total.checked_add(scaled / scale).ok_or_else(too_large)?;
     }
     u64::try_from(total).map_err(|_| "too large".to_string())
 }
@@ -179,6 +182,9 @@ mod tests {
             "12XB",
             "1 2",
             "99999999999999TiB",
+            // Overflowed u128 once (a panic in debug builds).
+            "999999999999999999999999999999TiB",
+            "1.99999999999999999999999999999TiB",
             "abc",
         ] {
             assert!(parse_size(bad).is_err(), "{bad:?} should fail");

@@ -168,8 +168,8 @@ pub struct StorageConfig {
     pub region: String,
     /// Bucket (container for Azure). Unused for `local`.
     pub bucket: String,
-    /// Prefix inside the bucket: no leading or trailing `/`; may be "". For v1 `local` stores it
-    /// is "" because the v1 `rootPath` is the directory itself (see `local_path`).
+    /// Prefix inside the bucket: no leading or trailing `/`; may be "". For `local` stores it is
+    /// "" in both schemas, because their `rootPath` is the directory itself (see `local_path`).
     pub root_path: String,
     /// Static access key ID (for v1 Azure: the account name, also copied to
     /// `azure_account_name`).
@@ -192,9 +192,18 @@ pub struct StorageConfig {
     pub azure_account_name: String,
     /// Azure account key.
     pub azure_account_key: Secret,
-    /// For `local` stores: the directory. v2 `localPath`; v1 takes its `rootPath` (or
-    /// `backupRootPath`) as the directory, keeping a leading `/`. "" for other providers.
+    /// For `local` stores: the directory milvus-migrate reads and writes, as the profile gives it
+    /// (absolute, or relative to the working directory; a trailing `/` removed). Both schemas
+    /// take it from `rootPath`: v1 `minio.rootPath` / `minio.backupRootPath`, v2
+    /// `milvus.storage.rootPath` / `backup.storage.rootPath`. Never empty for `local`; "" for
+    /// other providers.
     pub local_path: String,
+    /// For `local` stores: the same directory as the Milvus process sees it (v2 `localPath`),
+    /// when Milvus runs elsewhere in the file system than this tool, e.g. in a container with a
+    /// bind mount. Paths handed to Milvus (restore's import paths) must be resolved against this
+    /// one, paths this tool opens against `local_path`. Equal to `local_path` when `localPath`
+    /// is unset, and always in v1 (which has no such key). "" for other providers.
+    pub milvus_local_path: String,
     /// Virtual-host-style bucket addressing (`bucket.host`); false = path style.
     pub virtual_host: bool,
     /// v2 `milvusAddress`: the host Milvus itself uses for this store when it differs from ours
@@ -241,6 +250,18 @@ impl StorageConfig {
     }
 }
 
+/// The directory of a `local` store as written: surrounding whitespace and trailing `/` removed,
+/// a leading `/` kept (`/` alone stays `/`). "" when nothing is left.
+pub(crate) fn local_dir(path: &str) -> String {
+    let dir = path.trim();
+    if dir.len() > 1 {
+        let trimmed = dir.trim_end_matches('/');
+        if trimmed.is_empty() { "/" } else { trimmed }.to_string()
+    } else {
+        dir.to_string()
+    }
+}
+
 /// Root-path normalisation: trims surrounding whitespace and `/`, collapses `//`.
 pub(crate) fn normalize_root(path: &str) -> String {
     path.trim()
@@ -274,6 +295,7 @@ mod tests {
             azure_account_name: String::new(),
             azure_account_key: Secret::default(),
             local_path: String::new(),
+            milvus_local_path: String::new(),
             virtual_host: false,
             milvus_address: String::new(),
             milvus_port: None,
@@ -326,5 +348,14 @@ mod tests {
         assert_eq!(normalize_root("a//b/"), "a/b");
         assert_eq!(normalize_root("/"), "");
         assert_eq!(normalize_root(""), "");
+    }
+
+    #[test]
+    fn local_dirs_keep_their_leading_slash() {
+        assert_eq!(local_dir(" /var/lib/milvus/ "), "/var/lib/milvus");
+        assert_eq!(local_dir("backup"), "backup");
+        assert_eq!(local_dir("//"), "/");
+        assert_eq!(local_dir("/"), "/");
+        assert_eq!(local_dir("  "), "");
     }
 }

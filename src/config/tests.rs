@@ -193,7 +193,7 @@ fn v1_backup_store_inherits_from_milvus_store() {
 
 #[test]
 fn env_beats_file_and_inheritance_follows_env() {
-    let text = "milvus:\n  address: file-milvus\nminio:\n  address: file-minio\n  port: 9000\n  bucketName: b\n";
+    let text = "milvus:\n  address: file-milvus\nminio:\n  address: file-minio\n  port: 9000\n  bucketName: bucket-b\n";
     let l = load_env(
         text,
         &[
@@ -217,7 +217,7 @@ fn env_beats_file_and_inheritance_follows_env() {
     assert_eq!(p.milvus_storage.port, 9000);
     assert_eq!(p.backup_storage.secret_access_key.expose(), "env-secret");
     assert!(p.backup_storage.use_ssl);
-    assert_eq!(p.milvus_storage.bucket, "b");
+    assert_eq!(p.milvus_storage.bucket, "bucket-b");
     assert_eq!(p.transfer_options.concurrency, Some(7));
     assert_eq!(
         setting(p, "milvus.address").source,
@@ -374,7 +374,7 @@ fn v2_auth_type_rules() {
 #[test]
 fn azure_and_local_stores() {
     let l = load(
-        "configVersion: v2\nmilvus:\n  storage:\n    provider: azure\n    accountName: acct\n    bucketName: c\n    \
+        "configVersion: v2\nmilvus:\n  storage:\n    provider: azure\n    accountName: acct\n    bucketName: container-c\n    \
          auth: {type: sharedKey, accountKey: KEY}\n",
     );
     let m = &l.profile.milvus_storage;
@@ -414,14 +414,83 @@ fn azure_and_local_stores() {
         &[],
     );
     assert_eq!(invalid_key(&e), "minio.rootPath");
-    // v2 local: localPath plus rootPath.
+    // v1 has no separate Milvus view of a local directory.
+    assert_eq!(m.milvus_local_path, "/var/lib/milvus");
+    assert_eq!(b.milvus_local_path, "/srv/backups");
+}
+
+/// v2 `local`, as milvus-backup reads it: `rootPath` is the directory (milvus-backup opens it),
+/// `localPath` the same directory as the Milvus process sees it, defaulting to `rootPath`; the
+/// backup store inherits the provider but neither path (its `rootPath` defaults to `backup`).
+#[test]
+fn v2_local_root_path_is_the_directory() {
     let l = load(
-        "configVersion: v2\nmilvus:\n  storage: {provider: local, localPath: /data, rootPath: files}\n",
+        "configVersion: v2\nmilvus:\n  storage:\n    provider: local\n    rootPath: /srv/milvus/data/\n    \
+         localPath: /var/lib/milvus/data\n",
     );
-    assert_eq!(l.profile.backup_storage.local_path, "/data");
-    assert_eq!(l.profile.backup_storage.root_path, "backup");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let (m, b) = (&l.profile.milvus_storage, &l.profile.backup_storage);
+    assert_eq!(m.storage_type, StorageType::Local);
+    assert_eq!(
+        m.local_path, "/srv/milvus/data",
+        "rootPath is the directory"
+    );
+    assert_eq!(m.milvus_local_path, "/var/lib/milvus/data");
+    assert_eq!(m.root_path, "", "no prefix below the directory");
+    assert_eq!(b.storage_type, StorageType::Local, "provider inherited");
+    assert_eq!(
+        (b.local_path.as_str(), b.milvus_local_path.as_str()),
+        ("backup", "backup"),
+        "rootPath not inherited (default `backup`), localPath not inherited"
+    );
+    assert_eq!(l.profile.backup_root, "");
+    assert_eq!(
+        setting(&l.profile, "backup.storage.localPath").source,
+        Source::Default
+    );
+
+    // Without localPath Milvus sees the directory where milvus-migrate does.
+    let l = load("configVersion: v2\nmilvus:\n  storage: {provider: local, rootPath: data}\n");
+    let m = &l.profile.milvus_storage;
+    assert_eq!(
+        (m.local_path.as_str(), m.milvus_local_path.as_str()),
+        ("data", "data")
+    );
+    // Defaults: Milvus's rootPath `files` is a relative directory.
+    let l = load("configVersion: v2\nmilvus:\n  storage: {provider: local}\n");
+    assert_eq!(l.profile.milvus_storage.local_path, "files");
+
+    // Only the backup store local, under an explicit directory.
+    let l = load(
+        "configVersion: v2\nbackup:\n  storage: {provider: local, rootPath: /var/lib/milvus-backup}\n",
+    );
+    let (m, b) = (&l.profile.milvus_storage, &l.profile.backup_storage);
+    assert_eq!(
+        (m.storage_type, m.root_path.as_str()),
+        (StorageType::Minio, "files")
+    );
+    assert_eq!(m.local_path, "");
+    assert_eq!(b.local_path, "/var/lib/milvus-backup");
+
+    // An empty directory, and localPath for another provider, are errors naming the key.
     let e = error(
-        "configVersion: v2\nmilvus:\n  storage: {provider: local}\n",
+        "configVersion: v2\nmilvus:\n  storage: {provider: local, rootPath: ''}\n",
+        &[],
+    );
+    assert_eq!(invalid_key(&e), "milvus.storage.rootPath");
+    let e = error(
+        "configVersion: v2\nmilvus:\n  storage: {provider: s3, localPath: /data}\n",
+        &[],
+    );
+    assert_eq!(invalid_key(&e), "milvus.storage.localPath");
+    assert!(e.to_string().contains("`local` provider"), "{e}");
+    let e = error(
+        "configVersion: v2\nmilvus:\n  storage: {provider: local}\nbackup:\n  storage: {provider: minio, localPath: /x}\n",
+        &[],
+    );
+    assert_eq!(invalid_key(&e), "backup.storage.localPath");
+    let e = error(
+        "configVersion: v2\nmilvus:\n  storage: {provider: local, localPath: <milvus-data-dir>}\n",
         &[],
     );
     assert_eq!(invalid_key(&e), "milvus.storage.localPath");
@@ -485,18 +554,188 @@ fn validation_rules() {
     assert!(l.warnings[0].contains("tlsMode"), "{:?}", l.warnings);
 }
 
+/// Values that cannot work are errors naming the file and the key (issue 13): placeholders in
+/// keys that are read, bucket names a store refuses, hosts with stray characters.
+#[test]
+fn placeholders_bucket_names_and_hosts_are_refused() {
+    // A placeholder in a key that is read: the key, the value, one line.
+    let e = error("minio:\n  bucketName: \"<your-bucket-name>\"\n", &[]);
+    assert_eq!(
+        e.to_string(),
+        "t.yaml: key `minio.bucketName`: \"<your-bucket-name>\" is a template placeholder: \
+         replace it with the real value"
+    );
+    // Inherited: named on the key that reads it, saying where it came from.
+    let e = error(
+        "minio:\n  backupStorageType: minio\n  storageType: local\n  rootPath: /data\n  \
+         bucketName: <b>\n",
+        &[],
+    );
+    assert_eq!(invalid_key(&e), "minio.backupBucketName");
+    assert!(
+        e.to_string().contains("inherited from `minio.bucketName`"),
+        "{e}"
+    );
+    // From the environment: the variable is named.
+    let e = error("", &[("MINIO_BUCKET_NAME", "<bucket>")]);
+    assert!(
+        matches!(&e, ConfigError::Env { var, .. } if var == "MINIO_BUCKET_NAME"),
+        "{e}"
+    );
+    // Secrets: named, never quoted.
+    for (text, key) in [
+        (
+            "minio:\n  secretAccessKey: <your-secret>\n",
+            "minio.secretAccessKey",
+        ),
+        ("milvus:\n  password: <your-secret>\n", "milvus.password"),
+        (
+            "minio:\n  storageType: gcpnative\n  gcpCredentialJSON: <your-secret>\n",
+            "minio.gcpCredentialJSON",
+        ),
+        (
+            "configVersion: v2\nmilvus:\n  storage: {provider: azure, accountName: acct, \
+             auth: {type: sharedKey, accountKey: <your-secret>}}\n",
+            "milvus.storage.auth.accountKey",
+        ),
+    ] {
+        let e = error(text, &[]);
+        assert_eq!(invalid_key(&e), key);
+        assert!(!e.to_string().contains("your-secret"), "{e}");
+    }
+    for (text, key) in [
+        ("milvus:\n  address: <milvus-host>\n", "milvus.address"),
+        ("minio:\n  address: <minio-host>\n", "minio.address"),
+        ("minio:\n  rootPath: <root>\n", "minio.rootPath"),
+        ("minio:\n  region: <region>\n", "minio.region"),
+        (
+            "minio:\n  accessKeyID: <your-access-key-id>\n",
+            "minio.accessKeyID",
+        ),
+        (
+            "minio:\n  useIAM: true\n  iamEndpoint: <iam>\n",
+            "minio.iamEndpoint",
+        ),
+        ("minio:\n  backupToken: <token>\n", "minio.backupToken"),
+        (
+            "minio:\n  storageType: local\n  rootPath: <dir>\n",
+            "minio.rootPath",
+        ),
+        (
+            "configVersion: v2\nmilvus:\n  storage: {provider: azure, accountName: <acct>}\n",
+            "milvus.storage.accountName",
+        ),
+        (
+            "configVersion: v2\nbackup:\n  storage: {milvusAddress: <host>}\n",
+            "backup.storage.milvusAddress",
+        ),
+        (
+            "configVersion: v2\nmilvus:\n  management: {endpoint: <url>}\n",
+            "milvus.management.endpoint",
+        ),
+        (
+            "configVersion: v2\nmilvus:\n  grpc: {tlsMode: server, caCertPath: <ca.pem>}\n",
+            "milvus.grpc.caCertPath",
+        ),
+    ] {
+        assert_eq!(invalid_key(&error(text, &[])), key, "{text}");
+    }
+    // Placeholders in keys that are not read do not block.
+    for text in [
+        "cloud:\n  apikey: <your-api-key>\n",
+        "configVersion: v2\nzillizCloud:\n  apiKey: <your-api-key>\n",
+        "minio:\n  useIAM: true\n  accessKeyID: <unused>\n  secretAccessKey: <unused>\n",
+        "minio:\n  gcpCredentialJSON: <only-for-gcpnative>\n",
+        "minio:\n  storageType: local\n  rootPath: /data\n  bucketName: <unused>\n",
+        "milvus:\n  caCertPath: <tls-is-off>\n",
+        "configVersion: v2\nmilvus:\n  storage: {provider: local, bucketName: <x>, address: <y>}\n",
+    ] {
+        let l = load(text);
+        assert!(l.warnings.is_empty(), "{text}: {:?}", l.warnings);
+    }
+
+    // Bucket names.
+    for bucket in ["my bucket", "a/b", "ab", "-bucket", "bucket.", "b<x>"] {
+        let e = error(&format!("minio:\n  bucketName: \"{bucket}\"\n"), &[]);
+        assert_eq!(invalid_key(&e), "minio.bucketName", "{bucket}");
+        assert!(e.to_string().contains("bucket name"), "{e}");
+    }
+    for bucket in ["bucket_A", "Legacy.Bucket", "a-b.c_d"] {
+        let l = load(&format!("minio:\n  bucketName: {bucket}\n"));
+        assert_eq!(l.profile.milvus_storage.bucket, bucket);
+    }
+    let e = error(
+        "configVersion: v2\nmilvus:\n  storage: {provider: azure, accountName: a, bucketName: Milvus_Data}\n",
+        &[],
+    );
+    assert_eq!(invalid_key(&e), "milvus.storage.bucketName");
+    assert!(e.to_string().contains("Azure container"), "{e}");
+
+    // Hosts.
+    for address in ["minio host", "minio/x", "<host>x"] {
+        let e = error(&format!("minio:\n  address: \"{address}\"\n"), &[]);
+        assert_eq!(invalid_key(&e), "minio.address", "{address}");
+    }
+    for address in ["minio.default.svc", "10.0.0.1", "::1", "[fe80::1%eth0]"] {
+        load(&format!("minio:\n  address: \"{address}\"\n"));
+    }
+
+    // Ports out of range and unknown providers.
+    for port in ["-1", "0", "65536"] {
+        assert_eq!(
+            invalid_key(&error(&format!("minio:\n  port: {port}\n"), &[])),
+            "minio.port"
+        );
+        assert_eq!(
+            invalid_key(&error(
+                &format!("configVersion: v2\nbackup:\n  storage: {{port: {port}}}\n"),
+                &[]
+            )),
+            "backup.storage.port"
+        );
+    }
+    // Beyond 64 bits: the YAML parser refuses what fits 128 bits (naming line and key), and
+    // larger numbers become floats, refused as ports.
+    let e = error("minio:\n  port: 99999999999999999999999\n", &[]);
+    assert!(
+        matches!(e, ConfigError::Syntax { line: 2, .. }) && e.to_string().contains("minio.port"),
+        "{e}"
+    );
+    let e = error(
+        "minio:\n  port: 99999999999999999999999999999999999999999\n",
+        &[],
+    );
+    assert_eq!(invalid_key(&e), "minio.port");
+    let e = error(
+        "configVersion: v2\nbackup:\n  storage: {provider: ceph}\n",
+        &[],
+    );
+    assert_eq!(invalid_key(&e), "backup.storage.provider");
+}
+
+#[test]
+fn v2_static_keys_default_to_minioadmin() {
+    // As in milvus-backup 0.6 (and v1): an omitted key pair is MinIO's default one.
+    let l = load("configVersion: v2\n");
+    for s in [&l.profile.milvus_storage, &l.profile.backup_storage] {
+        assert_eq!(s.auth_type, AuthType::Static);
+        assert_eq!(s.access_key_id, "minioadmin");
+        assert_eq!(s.secret_access_key.expose(), "minioadmin");
+    }
+}
+
 #[test]
 fn keys_are_case_insensitive() {
     let l = load(
         "MILVUS:\n  ADDRESS: m\n  Port: 1234\nminio:\n  accesskeyid: lower\n  SECRETACCESSKEY: upper\n  \
-         BackupBucketName: bb\n  usessl: \"TRUE\"\n",
+         BackupBucketName: bucket-bb\n  usessl: \"TRUE\"\n",
     );
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let p = &l.profile;
     assert_eq!((p.milvus.address.as_str(), p.milvus.port), ("m", 1234));
     assert_eq!(p.milvus_storage.access_key_id, "lower");
     assert_eq!(p.milvus_storage.secret_access_key.expose(), "upper");
-    assert_eq!(p.backup_storage.bucket, "bb");
+    assert_eq!(p.backup_storage.bucket, "bucket-bb");
     assert!(p.milvus_storage.use_ssl);
     assert_eq!(setting(p, "minio.accessKeyID").source, Source::File);
     let e = error("minio:\n  bucketName: a\n  BUCKETNAME: b\n", &[]);

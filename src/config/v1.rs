@@ -7,12 +7,13 @@
 //! and the v1 quirks: `tlsMode: 2` without a client key pair downgrades to `1` with a warning (as
 //! milvus-backup 0.5 did, so existing files keep working), Azure's account name is the
 //! `accessKeyID`, and a `local` store's `rootPath` is the directory itself (kept in
-//! `StorageConfig::local_path`, with `root_path` ""). Does not own the rules (`validate.rs`) or
-//! the `transfer:` block (`transfer.rs`).
+//! `StorageConfig::local_path`, and in `milvus_local_path` too since v1 has no separate Milvus
+//! view; `root_path` is ""). Does not own the rules (`validate.rs`) or the `transfer:` block
+//! (`transfer.rs`).
 
 use super::milvus::{MilvusConfig, TlsMode};
 use super::resolve::{Fallback, List, Port, Resolver, TlsV1};
-use super::storage::{AuthType, StorageConfig, StorageType, normalize_root};
+use super::storage::{AuthType, StorageConfig, StorageType, local_dir, normalize_root};
 use super::{
     CloudConfig, ConfigError, EtcdConfig, LogConfig, Parallelism, Profile, SchemaVersion, Secret,
     ServerConfig, transfer, validate,
@@ -70,13 +71,7 @@ impl Side {
             (String::new(), Secret::default())
         };
         let (root_path, local_path) = if self.storage_type == StorageType::Local {
-            let dir = self.root.trim();
-            let dir = if dir.len() > 1 {
-                dir.trim_end_matches('/')
-            } else {
-                dir
-            };
-            (String::new(), dir.to_string())
+            (String::new(), local_dir(&self.root))
         } else {
             (normalize_root(&self.root), String::new())
         };
@@ -98,6 +93,8 @@ impl Side {
             gcp_credentials_file: String::new(),
             azure_account_name,
             azure_account_key,
+            // v1 has no separate Milvus view of a local directory.
+            milvus_local_path: local_path.clone(),
             local_path,
             virtual_host: self.virtual_host,
             milvus_address: String::new(),
@@ -325,7 +322,10 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
     };
 
     // Rules.
-    validate::milvus(r, &milvus, &|f| format!("milvus.{f}"))?;
+    validate::milvus(r, &milvus, &|f| match f {
+        "management.endpoint" => "backup.gcPause.address".to_string(),
+        _ => format!("milvus.{f}"),
+    })?;
     validate::storage(r, &milvus_storage, &|f| v1_storage_key(f, false))?;
     validate::storage(r, &backup_storage, &|f| v1_storage_key(f, true))?;
     validate::parallelism(r, &parallelism, &|f| {
@@ -361,10 +361,13 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
 /// The v1 key of a storage field named as in v2.
 fn v1_storage_key(field: &str, backup: bool) -> String {
     let name = match field {
-        "address" => "address",
-        "bucketName" => "bucketName",
-        // Azure's account name is the access key ID in v1; a local directory is the root path.
-        "accountName" => "accessKeyID",
+        // Azure's account name is the access key ID in v1, its account key the secret key.
+        "accountName" | "auth.accessKeyID" => "accessKeyID",
+        "auth.secretAccessKey" | "auth.accountKey" => "secretAccessKey",
+        "auth.sessionToken" => "token",
+        "auth.credentialsFile" => "gcpCredentialJSON",
+        "auth.endpoint" => "iamEndpoint",
+        // v1 has one path per local store: the root path is the directory.
         "localPath" => "rootPath",
         other => other,
     };
@@ -468,5 +471,22 @@ mod tests {
             "minio.backupAccessKeyID"
         );
         assert_eq!(v1_storage_key("localPath", false), "minio.rootPath");
+        assert_eq!(v1_storage_key("rootPath", true), "minio.backupRootPath");
+        assert_eq!(
+            v1_storage_key("auth.sessionToken", true),
+            "minio.backupToken"
+        );
+        assert_eq!(
+            v1_storage_key("auth.endpoint", true),
+            "minio.backupIamEndpoint"
+        );
+        assert_eq!(
+            v1_storage_key("auth.credentialsFile", false),
+            "minio.gcpCredentialJSON"
+        );
+        assert_eq!(
+            v1_storage_key("auth.accountKey", false),
+            "minio.secretAccessKey"
+        );
     }
 }

@@ -4,15 +4,17 @@
 //!
 //! Owns the v2 key names, the storage block (`provider`, `address`, ..., `auth.*`), the rule that
 //! credentials must belong to the chosen `auth.type` (explicit ones are rejected, inherited ones
-//! are dropped), and the inheritance of every `backup.storage` field except `rootPath` (default
-//! `backup`) and `milvusAddress`/`milvusPort`. Only credentials can come from the environment
-//! (`MILVUS_USER`, `MILVUS_PASSWORD`, `MILVUS_STORAGE_*`, `BACKUP_STORAGE_*`,
+//! are dropped), the inheritance of every `backup.storage` field except `rootPath` (default
+//! `backup`), `localPath` and `milvusAddress`/`milvusPort`, and the `local` provider's two views
+//! of one directory: `rootPath` is the directory milvus-migrate opens, `localPath` (optional)
+//! the same directory as the Milvus process sees it. Only credentials can come from the
+//! environment (`MILVUS_USER`, `MILVUS_PASSWORD`, `MILVUS_STORAGE_*`, `BACKUP_STORAGE_*`,
 //! `ZILLIZ_CLOUD_API_KEY`), which avoids the Kubernetes `MILVUS_PORT=tcp://...` trap. Does not
 //! own the rules shared with v1 (`validate.rs`) or the `transfer:` block (`transfer.rs`).
 
 use super::milvus::{MilvusConfig, TlsMode};
 use super::resolve::{Fallback, Field, Got, List, Port, Resolver, TlsV2};
-use super::storage::{AuthType, StorageConfig, StorageType, normalize_root};
+use super::storage::{AuthType, StorageConfig, StorageType, local_dir, normalize_root};
 use super::{
     CloudConfig, ConfigError, EtcdConfig, LogConfig, Parallelism, Profile, SchemaVersion, Secret,
     ServerConfig, Source, transfer, validate,
@@ -113,7 +115,10 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
     };
 
     // Rules.
-    validate::milvus(r, &milvus, &|f| format!("milvus.grpc.{f}"))?;
+    validate::milvus(r, &milvus, &|f| match f {
+        "user" | "password" | "management.endpoint" | "rest.endpoint" => format!("milvus.{f}"),
+        _ => format!("milvus.grpc.{f}"),
+    })?;
     validate::storage(r, &milvus_storage, &|f| format!("milvus.storage.{f}"))?;
     validate::storage(r, &backup_storage, &|f| format!("backup.storage.{f}"))?;
     validate::parallelism(r, &parallelism, &|f| {
@@ -147,8 +152,13 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
     })
 }
 
-/// Reads one storage block. With a `parent`, every field except `rootPath`, `milvusAddress` and
-/// `milvusPort` inherits the parent's resolved value.
+/// Reads one storage block. With a `parent`, every field except `rootPath`, `localPath`,
+/// `milvusAddress` and `milvusPort` inherits the parent's resolved value.
+///
+/// For the `local` provider `rootPath` is the directory itself (kept as written, a leading `/`
+/// included) and becomes `local_path`, with `root_path` ""; `localPath` is the Milvus process's
+/// view of it (`milvus_local_path`, defaulting to the directory). `localPath` set for another
+/// provider is an error, as in milvus-backup.
 fn storage_block(
     r: &mut Resolver<'_>,
     prefix: &str,
@@ -235,15 +245,20 @@ fn storage_block(
     )?;
     let root_default = if parent.is_some() { "backup" } else { "files" };
     let root: String = r.get(&[&key("rootPath")], None, D(root_default.to_string()))?;
-    let local_path: String = r.get(
-        &[&key("localPath")],
-        None,
-        fb(
-            parent.map(|p| p.local_path.clone()),
-            from("localPath"),
-            String::new(),
-        ),
-    )?;
+    let milvus_view: Got<String> = r.get_src(&[&key("localPath")], None, D(String::new()))?;
+    if storage_type != StorageType::Local
+        && milvus_view.source != Source::Default
+        && !milvus_view.value.trim().is_empty()
+    {
+        return Err(r.invalid(
+            &key("localPath"),
+            format!(
+                "only applies to the `local` provider (the directory as the Milvus process \
+                 sees it), but `{}` is `{storage_type}`",
+                key("provider")
+            ),
+        ));
+    }
     let milvus_address: String = r.get(&[&key("milvusAddress")], None, D(String::new()))?;
     let milvus_port = match r.lookup::<Port>(&[&key("milvusPort")], None)? {
         Some(got) => {
@@ -282,6 +297,7 @@ fn storage_block(
     }
     let auth = auth_type.value;
     let mut cred = Creds { r, auth, key: &key };
+    // milvus-backup's defaults for a static key pair are MinIO's, as in v1.
     let access_key_id: String = cred.get(
         "accessKeyID",
         &var("AUTH_ACCESS_KEY_ID"),
@@ -289,7 +305,7 @@ fn storage_block(
         fb(
             parent.map(|p| p.access_key_id.clone()),
             from("auth.accessKeyID"),
-            String::new(),
+            "minioadmin".into(),
         ),
     )?;
     let secret_access_key: Secret = cred.get(
@@ -299,7 +315,7 @@ fn storage_block(
         fb(
             parent.map(|p| p.secret_access_key.clone()),
             from("auth.secretAccessKey"),
-            Secret::default(),
+            Secret::new("minioadmin"),
         ),
     )?;
     let token: Secret = cred.get(
@@ -343,6 +359,16 @@ fn storage_block(
         ),
     )?;
 
+    let (root_path, local_path, milvus_local_path) = if storage_type == StorageType::Local {
+        let dir = local_dir(&root);
+        let view = match local_dir(&milvus_view.value) {
+            v if v.is_empty() => dir.clone(),
+            v => v,
+        };
+        (String::new(), dir, view)
+    } else {
+        (normalize_root(&root), String::new(), String::new())
+    };
     Ok(StorageConfig {
         storage_type,
         address,
@@ -350,7 +376,7 @@ fn storage_block(
         use_ssl,
         region,
         bucket,
-        root_path: normalize_root(&root),
+        root_path,
         access_key_id,
         secret_access_key,
         token,
@@ -361,11 +387,8 @@ fn storage_block(
         gcp_credentials_file: credentials_file,
         azure_account_name: account_name,
         azure_account_key: account_key,
-        local_path: if storage_type == StorageType::Local {
-            local_path
-        } else {
-            String::new()
-        },
+        local_path,
+        milvus_local_path,
         virtual_host,
         milvus_address,
         milvus_port,
