@@ -26,19 +26,14 @@ use crate::error::Error;
 use crate::milvus::proto::{common, milvus as pb};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, convert};
 use crate::storage::{ObjectInfo, StorageErrorKind, Store, layout};
-use crate::transfer::{RunContext, Session};
+use crate::transfer::{MissingBackup, RunContext, Session, missing_backup};
 
 /// Errors of `restore` that are not errors of a store, of Milvus or of the meta format.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    /// The backup does not exist.
-    #[error("backup `{name}` not found in {store} under `{root}/`{}", available_list(.available))]
-    BackupNotFound {
-        store: String,
-        root: String,
-        name: String,
-        available: Vec<String>,
-    },
+    /// The backup is not there, or not all of it.
+    #[error(transparent)]
+    Missing(#[from] Box<MissingBackup>),
     /// A meta file could not be read from the store.
     #[error("backup `{name}`: {source}")]
     Meta {
@@ -88,14 +83,6 @@ pub enum RestoreError {
         got: u64,
         expected: u64,
     },
-}
-
-fn available_list(names: &[String]) -> String {
-    if names.is_empty() {
-        "; it holds no backups".into()
-    } else {
-        format!("; backups there: {}", names.join(", "))
-    }
 }
 
 /// How target names are derived from source names.
@@ -257,7 +244,7 @@ pub struct RestoreReport {
 /// `milvus_migrate.json` when present.
 ///
 /// # Errors
-/// [`RestoreError::BackupNotFound`] (listing the backups there), [`RestoreError::Meta`] naming a
+/// [`RestoreError::Missing`] (what is missing, or the backups there), [`RestoreError::Meta`] naming a
 /// corrupt or missing file, or store errors.
 pub async fn read_backup(
     store: &Store,
@@ -280,14 +267,9 @@ pub async fn read_backup(
         Some(full) => BackupMeta::from_full(&full).map_err(meta)?,
         None => {
             let Some(top) = read(backup::layout::meta_key(&dir, MetaFile::Backup)).await? else {
-                let available = store.list_dirs(root).await.unwrap_or_default();
-                return Err(RestoreError::BackupNotFound {
-                    store: store.name().to_string(),
-                    root: root.to_string(),
-                    name: name.to_string(),
-                    available,
-                }
-                .into());
+                return Err(
+                    RestoreError::from(missing_backup(store, root, name, &dir).await).into(),
+                );
             };
             let c = read(backup::layout::meta_key(&dir, MetaFile::Collection)).await?;
             let p = read(backup::layout::meta_key(&dir, MetaFile::Partition)).await?;

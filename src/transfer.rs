@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::backup::{self, MetaFile};
 use crate::config::{Profile, StorageConfig, TransferConfig, TransferMode, TransferOptions};
 use crate::copy::{self, CopyConfig, CopyJob, CopyObserver, CopyReport, Limits, RetryPolicy};
 use crate::error::Error;
@@ -18,17 +19,45 @@ use tokio_util::sync::CancellationToken;
 /// Errors in what was asked, found before anything is copied.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
-    /// The backup does not exist at the source.
-    #[error("backup `{name}` not found in {store} under `{root}/`; {}", list_names(.available))]
-    BackupNotFound {
-        store: String,
-        root: String,
-        name: String,
-        available: Vec<String>,
-    },
+    /// The backup is not at the source, or not all of it.
+    #[error(transparent)]
+    Missing(#[from] Box<MissingBackup>),
     /// The backup name breaks milvus-backup's rules.
     #[error("{0}")]
     InvalidName(String),
+}
+
+/// A backup that cannot be used: nothing of it is there, or objects are there without the
+/// meta files that mark a finished backup (`meta/backup_meta.json` is written last).
+#[derive(Debug, thiserror::Error)]
+pub enum MissingBackup {
+    /// Nothing under the backup's directory.
+    #[error("backup `{name}` not found in {store} under `{root}/`; {}", list_names(.available))]
+    NotFound {
+        store: String,
+        root: String,
+        name: String,
+        /// Directories under the backup root (backups, complete or not).
+        available: Vec<String>,
+    },
+    /// Objects under the backup's directory, but not every meta file.
+    #[error(
+        "backup `{name}` in {store} under `{root}/` is incomplete: {} missing, {objects} objects \
+         there; the create or copy that wrote it did not finish: rerun that command to complete \
+         it, or delete `{dir}/`",
+        .missing.join(", ")
+    )]
+    Incomplete {
+        store: String,
+        root: String,
+        name: String,
+        /// The backup's directory in the bucket.
+        dir: String,
+        /// Meta files absent, relative to the backup's directory (`meta/backup_meta.json`).
+        missing: Vec<String>,
+        /// Objects found under the directory.
+        objects: usize,
+    },
 }
 
 fn list_names(names: &[String]) -> String {
@@ -37,6 +66,40 @@ fn list_names(names: &[String]) -> String {
     } else {
         format!("backups there: {}", names.join(", "))
     }
+}
+
+/// Says why backup `name` (directory `dir` under `root`) is not usable in `store`: absent, or
+/// present without all its meta files. For error paths: listings are not retried, and a
+/// listing that fails counts as empty.
+pub async fn missing_backup(
+    store: &Store,
+    root: &str,
+    name: &str,
+    dir: &str,
+) -> Box<MissingBackup> {
+    let objects = store.list(&format!("{dir}/")).await.unwrap_or_default();
+    if objects.is_empty() {
+        return Box::new(MissingBackup::NotFound {
+            store: store.name().to_string(),
+            root: root.to_string(),
+            name: name.to_string(),
+            available: store.list_dirs(root).await.unwrap_or_default(),
+        });
+    }
+    let missing = MetaFile::WRITE_ORDER
+        .iter()
+        .map(|f| backup::layout::meta_key(dir, *f))
+        .filter(|key| !objects.iter().any(|o| &o.key == key))
+        .map(|key| key[dir.len()..].trim_start_matches('/').to_string())
+        .collect();
+    Box::new(MissingBackup::Incomplete {
+        store: store.name().to_string(),
+        root: root.to_string(),
+        name: name.to_string(),
+        dir: dir.to_string(),
+        missing,
+        objects: objects.len(),
+    })
 }
 
 /// What to copy.
@@ -287,7 +350,8 @@ pub async fn discard(req: &CopyRequest) -> Result<(u64, u64), Error> {
 /// Checks that backup `name` exists, complete, in `profile`'s backup store.
 ///
 /// # Errors
-/// [`TransferError::BackupNotFound`] (listing the backups there), or a store failure.
+/// [`TransferError::Missing`] (saying what is missing, or listing the backups there), or a
+/// store failure.
 pub async fn find_backup(profile: &Profile, name: &str) -> Result<(), Error> {
     layout::validate_backup_name(name).map_err(TransferError::InvalidName)?;
     let session = Session::new(profile.transfer(&TransferOptions::default())?);
@@ -313,18 +377,7 @@ async fn ensure_backup_exists(
     if session.backup_complete(store, dir).await? {
         return Ok(());
     }
-    let retry = session.copy_config().retry.preflight();
-    let available = retry
-        .run(|_| store.list_dirs(root), |_, _| {})
-        .await
-        .unwrap_or_default();
-    Err(TransferError::BackupNotFound {
-        store: store.name().to_string(),
-        root: root.to_string(),
-        name: name.to_string(),
-        available,
-    }
-    .into())
+    Err(TransferError::from(missing_backup(store, root, name, dir).await).into())
 }
 
 /// One step of a store probe and how it went.
