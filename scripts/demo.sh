@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a local default, on a fresh machine (Rust toolchain and Python 3 only):
 #  1. installs what is missing (s3s-fs and Milvus 2.3.5, cached under ~/.cache/milvus-migrate;
-#     a second run reuses them) and builds the release binary;
+#     a second run reuses them; with MM_STORE=minio also MinIO and mc, which need Go) and builds
+#     the release binary;
 #  2. starts the local stack (scripts/stack.sh) in target/demo-stack: two S3 stores on loopback
 #     with different credentials and buckets, like minio_A and minio_B, and a real Milvus 2.3.5
 #     on each: A on 127.0.0.1:19530 over store :9100, B on 127.0.0.1:19630 over store :9200, as
@@ -12,6 +13,8 @@
 #     and shows its summary;
 #  5. stops the stack, if this script started it.
 #
+# MM_STORE=minio runs the two stores as real MinIO servers (root users and passwords are the
+# profiles' keys) instead of s3s-fs; everything else is the same.
 # MM_DEMO_DIR sets the stack directory (default target/demo-stack). The stack uses the default
 # ports, which the profiles name; another stack on them (scripts/stack.sh status OTHER_DIR)
 # must be stopped first, or reused by pointing MM_DEMO_DIR at its directory.
@@ -20,9 +23,14 @@ cd "$(dirname "$0")/.."
 top=$PWD
 dir=${MM_DEMO_DIR:-target/demo-stack}
 
-bash scripts/install-deps.sh
+store=${MM_STORE:-s3s-fs}
+case $store in
+    s3s-fs) bash scripts/install-deps.sh --without-go ;;
+    minio) bash scripts/install-deps.sh ;;
+    *) echo "demo.sh: MM_STORE must be s3s-fs or minio, got '$store'" >&2; exit 2 ;;
+esac
 # shellcheck source=/dev/null
-source scripts/env.sh
+source scripts/env.sh 2>/dev/null
 # The environment's AWS_CA_BUNDLE points object stores at TLS roots; the demo uses plain http.
 unset AWS_CA_BUNDLE
 # configs/a.yaml and configs/b.yaml describe the default stack: no port offsets, and none of the
@@ -30,7 +38,7 @@ unset AWS_CA_BUNDLE
 unset MM_A_PORT MM_B_PORT MM_MILVUS_A_OFFSET MM_MILVUS_B_OFFSET
 for v in $(compgen -e); do
     case $v in
-        MILVUS_HOME) ;;
+        MILVUS_HOME | MILVUS_BACKUP_BIN | MILVUS_BACKUP_SRC | MINIO_BIN) ;;
         MILVUS_* | MINIO_* | BACKUP_* | GCP_KEY_JSON) unset "$v" ;;
     esac
 done
@@ -39,11 +47,13 @@ bin=${CARGO_TARGET_DIR:-$top/target}/release/milvus-migrate
 mm() { "$bin" "$@"; }
 
 echo
-if bash scripts/stack.sh status "$dir" >/dev/null 2>&1; then
+export MM_STORE=$store
+if bash scripts/stack.sh status "$dir" >/dev/null 2>&1 &&
+    grep -qx "MM_STORE_KIND=$store" "$dir/stack.env" 2>/dev/null; then
     echo "== reusing the stack already running in $dir (left running at the end)"
     started=0
 else
-    echo "== starting the stack in $dir"
+    echo "== starting the stack in $dir ($store stores)"
     rm -rf "$dir/state"
     trap 'echo "== stopping the stack"; bash "$top/scripts/stack.sh" stop "$dir" >/dev/null || true' EXIT
     bash scripts/stack.sh start "$dir"
@@ -76,10 +86,16 @@ mm migrate --from configs/a.yaml --to configs/b.yaml -c coll --suffix _bak "${ex
 
 echo
 echo "== left in the stores: Milvus's data, no backup copies and no staged binlogs"
-for side in a b; do
-    (
-        cd "$dir/stores/$side/bucket-$side"
-        echo "bucket-$side: $(find files -type f | wc -l) objects under files/," \
-            "$(find . -type f -not -path './files/*' | wc -l) elsewhere"
-    )
+# shellcheck source=/dev/null
+source "$dir/stack.env"
+for side in A B; do
+    eval "port=\$MM_STORE_${side}_PORT ak=\$MM_STORE_${side}_ACCESS_KEY sk=\$MM_STORE_${side}_SECRET_KEY bucket=\$MM_STORE_${side}_BUCKET"
+    if [[ $store == minio ]]; then
+        keys=$(MC_HOST_s="http://$ak:$sk@127.0.0.1:$port" "$MC_BIN" --config-dir "$(mktemp -d)" \
+            ls --recursive "s/$bucket" | awk '{print $NF}')
+    else
+        keys=$(cd "$dir/stores/${side,,}/$bucket" && find . -type f | sed 's|^\./||')
+    fi
+    awk -v b="$bucket" '/^files\//{f++} NF && !/^files\//{o++}
+        END{printf "%s: %d objects under files/, %d elsewhere\n", b, f, o}' <<<"$keys"
 done

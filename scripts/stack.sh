@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The local pair the demo and the tests migrate between: two s3s-fs stores (scripts/s3-stores.sh)
-# and a real Milvus 2.3.5 on each (scripts/milvus.sh), like the user's Milvus A on minio_A and
-# Milvus B on minio_B.
+# The local pair the demo and the tests migrate between: two S3 stores (scripts/s3-stores.sh:
+# s3s-fs, or real MinIO servers with MM_STORE=minio) and a real Milvus 2.3.5 on each
+# (scripts/milvus.sh), like the user's Milvus A on minio_A and Milvus B on minio_B.
 #
 #   scripts/stack.sh start DIR    start all four (both Milvus in parallel), wait until healthy,
 #                                 write DIR/stack.env
@@ -27,7 +27,9 @@
 # it stops whatever of it runs, wipes DIR/stores and DIR/milvus and starts everything fresh.
 # DIR/stack.env (shell-sourcable, KEY=value lines, no quoting) describes the running stack:
 # MM_MILVUS_{A,B}_{ADDRESS,PORT,METRICS,OFFSET,DIR},
+# MM_STORE_KIND (s3s-fs or minio),
 # MM_STORE_{A,B}_{ADDRESS,PORT,ENDPOINT,ACCESS_KEY,SECRET_KEY,BUCKET,ROOT_PATH,DATA_DIR}.
+# With MinIO, each store's console takes its port + 1 as well.
 set -euo pipefail
 
 usage() { sed -n '2,30p' "$0" >&2; exit 2; }
@@ -42,6 +44,8 @@ B_PORT="${MM_B_PORT:-9200}"
 A_OFFSET="${MM_MILVUS_A_OFFSET:-0}"
 B_OFFSET="${MM_MILVUS_B_OFFSET:-100}"
 ROOT_PATH=files
+STORE_KIND="${MM_STORE:-s3s-fs}"
+[[ "$STORE_KIND" == s3s-fs || "$STORE_KIND" == minio ]] || die "MM_STORE must be s3s-fs or minio, got '$STORE_KIND'"
 
 for v in "$A_PORT" "$B_PORT" "$A_OFFSET" "$B_OFFSET"; do
     [[ "$v" =~ ^[0-9]+$ ]] || die "ports and offsets must be numbers, got '$v'"
@@ -71,6 +75,7 @@ check_ports() {
             die "port $port wanted by store $side and ${owner[$port]}; change MM_A_PORT / MM_B_PORT"
         fi
         owner[$port]="store $side"
+        if [[ "$STORE_KIND" == minio ]]; then owner[$((port + 1))]="store $side (console)"; fi
     done
     for s in "${SIDES[@]}"; do
         read -r side port ak sk bucket offset <<<"$s"
@@ -99,6 +104,7 @@ write_env() {
     {
         echo "# The local stack in $DIR, written by scripts/stack.sh start; source it or read KEY=value lines."
         echo "MM_STACK_DIR=$DIR"
+        echo "MM_STORE_KIND=$STORE_KIND"
         for s in "${SIDES[@]}"; do
             read -r side port ak sk bucket offset <<<"$s"
             S=${side^^}
@@ -156,10 +162,9 @@ start_all() {
     check_free
     rm -rf "$STORES" "$MILVUS" "$DIR/stack.env"
     mkdir -p "$MILVUS"
-    bash "$HERE/s3-stores.sh" start "$STORES"
-    # s3-stores.sh pre-creates the buckets; let each Milvus create its own instead, so that the
-    # bucket appearing in the right store's data dir proves the wiring.
-    rmdir "$STORES/a/bucket-a" "$STORES/b/bucket-b"
+    # Each Milvus creates its own bucket, so that the bucket appearing in the right store's data
+    # dir proves the wiring.
+    MM_CREATE_BUCKETS=0 bash "$HERE/s3-stores.sh" start "$STORES"
 
     # Both Milvus at once (5-9 s together instead of 2-3 s each, one after the other).
     # Milvus's rootCoord port (53100 + offset) lies in Linux's ephemeral port range, so an

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs what the tests need (s3s-fs and Milvus
-# 2.3.5, cached under ~/.cache/milvus-migrate), then runs every unit and integration test.
+# The whole test suite, on a fresh machine: installs what the tests need (s3s-fs, Milvus 2.3.5,
+# MinIO, mc and milvus-backup, cached under ~/.cache/milvus-migrate), then runs every unit and
+# integration test.
 #
 #   scripts/test.sh [TEST-ARGS...]     arguments go to the test binaries (after `--`)
 #
-# The integration tests start their own real s3s-fs servers on free loopback ports and stop
-# them at the end. The tests that need real Milvus use the pair this script starts with
-# scripts/stack.sh in target/mm-test-stack (Milvus A/B at offsets 1000/1100: proxies 20530 and
-# 20630; stores on 9300 and 9400, so a demo stack on the default ports may run at the same
-# time) and find through MM_TEST_STACK; it is stopped when the script exits.
+# The copy tests start their own real s3s-fs and MinIO servers on free loopback ports and stop
+# them at the end. The tests that need real Milvus run in two rounds, one stack at a time (two
+# Milvus at once is what the 2-core machine carries well):
+#   1. everything but `minio_stack::`, with the s3s-fs stack this script starts with
+#      scripts/stack.sh in target/mm-test-stack (Milvus A/B at offsets 1000/1100: proxies 20530
+#      and 20630; stores on 9300 and 9400, so a demo stack on the default ports may run at the
+#      same time), found through MM_TEST_STACK;
+#   2. `minio_stack::` (a full migrate on MinIO stores, and milvus-backup's own create and
+#      restore against ours), with the same ports on a MinIO stack in
+#      target/mm-test-stack-minio, found through MM_TEST_STACK_MINIO.
+# Each stack is stopped when its round ends (or the script exits).
 # MM_TEST_THREADS (default 2) sets --test-threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,11 +27,18 @@ unset AWS_CA_BUNDLE
 
 # Build first: no stack is started for a build that fails.
 cargo test --locked --no-run
+ports=(MM_MILVUS_A_OFFSET=1000 MM_MILVUS_B_OFFSET=1100 MM_A_PORT=9300 MM_B_PORT=9400)
 stack=target/mm-test-stack
-trap 'bash scripts/stack.sh stop "$stack" >/dev/null || true' EXIT
-MM_MILVUS_A_OFFSET=1000 MM_MILVUS_B_OFFSET=1100 MM_A_PORT=9300 MM_B_PORT=9400 \
-    bash scripts/stack.sh start "$stack"
-MM_TEST_STACK="$PWD/$stack"
-export MM_TEST_STACK
+minio_stack=target/mm-test-stack-minio
+trap 'bash scripts/stack.sh stop "$stack" >/dev/null 2>&1 || true
+      MM_STORE=minio bash scripts/stack.sh stop "$minio_stack" >/dev/null 2>&1 || true' EXIT
+threads="--test-threads=${MM_TEST_THREADS:-2}"
 
-cargo test --locked -- --test-threads="${MM_TEST_THREADS:-2}" "$@"
+env "${ports[@]}" bash scripts/stack.sh start "$stack"
+export MM_TEST_STACK="$PWD/$stack"
+cargo test --locked -- "$threads" --skip minio_stack:: "$@"
+bash scripts/stack.sh stop "$stack" >/dev/null
+
+env "${ports[@]}" MM_STORE=minio bash scripts/stack.sh start "$minio_stack"
+export MM_TEST_STACK_MINIO="$PWD/$minio_stack"
+cargo test --locked --test it -- "$threads" minio_stack:: "$@"

@@ -7,6 +7,7 @@ mod copy;
 mod daemon;
 mod migrate;
 mod milvus;
+mod minio_stack;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -15,14 +16,31 @@ use std::process::Output;
 use milvus_migrate::copy::checksum;
 use rand::{RngCore, SeedableRng, rngs::SmallRng};
 use serde_json::Value;
-use support::s3::S3Server;
+use support::s3::{Kind, S3Server};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_milvus-migrate");
 
-/// Two stores like the seed scenario's minio_A and minio_B.
+/// Two s3s-fs stores like the seed scenario's minio_A and minio_B.
 pub fn two_stores(tag: &str) -> (S3Server, S3Server) {
-    let a = S3Server::start(&format!("{tag}-a"), "key-a", "secret-a-123", "bucket-a");
-    let b = S3Server::start(&format!("{tag}-b"), "key-b", "secret-b-456", "bucket-b");
+    two_stores_of(Kind::S3sFs, tag)
+}
+
+/// Two stores of one kind, with different credentials and buckets.
+pub fn two_stores_of(kind: Kind, tag: &str) -> (S3Server, S3Server) {
+    let a = S3Server::start_kind(
+        kind,
+        &format!("{tag}-a"),
+        "key-a",
+        "secret-a-123",
+        "bucket-a",
+    );
+    let b = S3Server::start_kind(
+        kind,
+        &format!("{tag}-b"),
+        "key-b",
+        "secret-b-456",
+        "bucket-b",
+    );
     (a, b)
 }
 
@@ -76,10 +94,13 @@ pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     v
 }
 
-/// Writes an object straight into a server's bucket, with its MD5 ETag recorded as a single
-/// PUT would have it.
+/// Stores an object in a server's bucket. On s3s-fs it is written straight into the bucket
+/// with its MD5 ETag recorded as a single PUT would have it; MinIO gets a real upload.
 pub fn seed(s: &S3Server, key: &str, bytes: &[u8]) {
     s.write_object(key, bytes);
+    if s.kind == Kind::Minio {
+        return;
+    }
     let mut h = checksum::Hasher::default();
     h.update(bytes);
     s.write_etag(key, &checksum::md5_hex(&h.finish()));

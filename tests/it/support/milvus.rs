@@ -1,6 +1,7 @@
-//! The real Milvus pair for integration tests: two Milvus 2.3.5 standalone instances, each on
-//! its own s3s-fs store, as `scripts/stack.sh` runs them (Milvus A on store A / `bucket-a`,
-//! Milvus B on store B / `bucket-b`, both with `rootPath: files`).
+//! The real Milvus pairs for integration tests: two Milvus 2.3.5 standalone instances, each on
+//! its own store, as `scripts/stack.sh` runs them (Milvus A on store A / `bucket-a`,
+//! Milvus B on store B / `bucket-b`, both with `rootPath: files`). [`Stack::get`] is the pair on
+//! s3s-fs stores, [`Stack::get_minio`] the pair on MinIO stores (tests in `minio_stack::`).
 //!
 //! Owns: finding or starting that stack and describing it ([`Stack`]), and writing v1
 //! profiles (milvus-backup's `backup.yaml`) that point at one side ([`Stack::profile`]).
@@ -126,9 +127,11 @@ impl Endpoint {
     }
 }
 
-/// One s3s-fs store of the stack.
+/// One store of the stack.
 #[derive(Clone, Debug)]
 pub struct StoreInfo {
+    /// `s3s-fs` or `minio` (`MM_STORE_KIND` of `stack.env`; s3s-fs when absent).
+    pub kind: String,
     /// `127.0.0.1`
     pub address: String,
     pub port: u16,
@@ -146,6 +149,11 @@ pub struct StoreInfo {
 }
 
 impl StoreInfo {
+    /// `mc` pointed at this store.
+    pub fn mc(&self) -> super::mc::Mc {
+        super::mc::Mc::new(&self.endpoint, &self.access_key, &self.secret_key)
+    }
+
     /// The bucket's directory on disk.
     pub fn bucket_dir(&self) -> PathBuf {
         self.data_dir.join(&self.bucket)
@@ -168,7 +176,45 @@ pub struct Stack {
     pub store_b: StoreInfo,
 }
 
+/// Env var naming a directory where `MM_STORE=minio scripts/stack.sh start` already runs a
+/// stack on MinIO stores.
+pub const MINIO_STACK_ENV_VAR: &str = "MM_TEST_STACK_MINIO";
+
+/// Port settings of the tests' own MinIO stack when they start it themselves: apart from the
+/// s3s-fs one, so both can run at once. (`scripts/test.sh` runs the two one after the other on
+/// the same ports.)
+pub const TEST_MINIO_STACK_PORTS: [(&str, &str); 4] = [
+    ("MM_MILVUS_A_OFFSET", "1200"),
+    ("MM_MILVUS_B_OFFSET", "1300"),
+    ("MM_A_PORT", "9500"),
+    ("MM_B_PORT", "9600"),
+];
+
+/// How to find or start one of the test stacks.
+struct StackSpec {
+    env_var: &'static str,
+    dir: &'static str,
+    ports: [(&'static str, &'static str); 4],
+    /// `MM_STORE` for `scripts/stack.sh`.
+    store: &'static str,
+}
+
+const S3S_FS_STACK: StackSpec = StackSpec {
+    env_var: STACK_ENV_VAR,
+    dir: DEFAULT_STACK_DIR,
+    ports: TEST_STACK_PORTS,
+    store: "s3s-fs",
+};
+
+const MINIO_STACK: StackSpec = StackSpec {
+    env_var: MINIO_STACK_ENV_VAR,
+    dir: "target/mm-test-stack-minio",
+    ports: TEST_MINIO_STACK_PORTS,
+    store: "minio",
+};
+
 static STACK: OnceLock<Result<Stack, String>> = OnceLock::new();
+static MINIO: OnceLock<Result<Stack, String>> = OnceLock::new();
 
 impl Stack {
     /// The stack of this test process: the one in `$MM_TEST_STACK`, else the tests' own one
@@ -178,26 +224,38 @@ impl Stack {
     /// If the stack cannot be started or its `stack.env` is missing or incomplete (every
     /// later call panics with the same message, without trying again).
     pub fn get() -> &'static Stack {
-        match STACK.get_or_init(Self::find_or_start) {
+        match STACK.get_or_init(|| Self::find_or_start(&S3S_FS_STACK)) {
             Ok(stack) => stack,
             Err(e) => panic!("no Milvus test stack: {e}"),
         }
     }
 
-    fn find_or_start() -> Result<Stack, String> {
+    /// The pair on MinIO stores: the one in `$MM_TEST_STACK_MINIO`, else the tests' own one in
+    /// `target/mm-test-stack-minio` (offsets 1200/1300, stores on 9500/9600), started on first
+    /// use like [`Stack::get`]'s.
+    pub fn get_minio() -> &'static Stack {
+        match MINIO.get_or_init(|| Self::find_or_start(&MINIO_STACK)) {
+            Ok(stack) => stack,
+            Err(e) => panic!("no Milvus test stack on MinIO: {e}"),
+        }
+    }
+
+    fn find_or_start(spec: &StackSpec) -> Result<Stack, String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        if let Some(dir) = std::env::var_os(STACK_ENV_VAR).filter(|d| !d.is_empty()) {
+        let var = spec.env_var;
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
             let dir = root.join(dir); // an absolute path stays as it is
             return Self::read(&dir).map_err(|e| {
                 format!(
-                    "{e} ({STACK_ENV_VAR}={}; start it with `bash scripts/stack.sh start DIR`, \
-                     or unset {STACK_ENV_VAR} to let the tests start their own)",
-                    dir.display()
+                    "{e} ({var}={}; start it with `MM_STORE={} bash scripts/stack.sh start DIR`, \
+                     or unset {var} to let the tests start their own)",
+                    dir.display(),
+                    spec.store
                 )
             });
         }
-        let dir = root.join(DEFAULT_STACK_DIR);
-        let lock = root.join("target/mm-test-stack.lock");
+        let dir = root.join(spec.dir);
+        let lock = root.join(format!("{}.lock", spec.dir));
         std::fs::create_dir_all(root.join("target")).map_err(|e| format!("mkdir target: {e}"))?;
         // -o: the started servers must not inherit (and keep holding) the lock.
         let mut cmd = Command::new("flock");
@@ -208,16 +266,18 @@ impl Stack {
             .arg("start")
             .arg(&dir)
             .current_dir(root);
-        for (k, v) in TEST_STACK_PORTS {
+        for (k, v) in spec.ports {
             cmd.env(k, v);
         }
+        cmd.env("MM_STORE", spec.store);
         let out = cmd
             .output()
             .map_err(|e| format!("cannot run flock/bash scripts/stack.sh: {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "`bash scripts/stack.sh start {}` failed ({}); run scripts/install-deps.sh if \
-                 Milvus or s3s-fs is missing\nstdout:\n{}\nstderr:\n{}",
+                "`MM_STORE={} bash scripts/stack.sh start {}` failed ({}); run \
+                 scripts/install-deps.sh if Milvus or the store server is missing\nstdout:\n{}\nstderr:\n{}",
+                spec.store,
                 dir.display(),
                 out.status,
                 String::from_utf8_lossy(&out.stdout),
@@ -263,6 +323,7 @@ impl Stack {
         let store = |s: Side| -> Result<StoreInfo, String> {
             let p = format!("MM_STORE_{}_", s.key());
             Ok(StoreInfo {
+                kind: vars.get("MM_STORE_KIND").unwrap_or(&"s3s-fs").to_string(),
                 address: get(&format!("{p}ADDRESS"))?,
                 port: num(&format!("{p}PORT"))?,
                 endpoint: get(&format!("{p}ENDPOINT"))?,

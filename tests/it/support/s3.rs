@@ -1,9 +1,13 @@
-//! A real S3 server for integration tests: one `s3s-fs` process per [`S3Server`].
+//! A real S3 server for integration tests: one `s3s-fs` or MinIO process per [`S3Server`]
+//! ([`Kind`]).
 //!
-//! Owns: finding the `s3s-fs` binary, a private data directory, a free loopback port, the
-//! child process and its log, and helpers that read or write the server's files directly
-//! (so tests can check stored bytes or seed objects without going through S3).
-//! Does not own: any S3 client. Tests build their own client from `endpoint`, the keys
+//! Owns: finding the server binary, a private data directory, a free loopback port, the
+//! child process and its log, and helpers that read or write objects for the tests (seed
+//! objects, check stored bytes, list keys and open multipart uploads). With s3s-fs they work
+//! on the server's files directly; with MinIO, whose data directory is its own format, they go
+//! through the real `mc` client ([`super::mc`]). A few helpers exist for s3s-fs only (forged
+//! ETags, paths on disk): they panic on MinIO.
+//! Does not own: the program's S3 client. Tests build profiles from `endpoint`, the keys
 //! and `bucket` (path style, plain http, region `us-east-1`).
 //!
 //! The API is synchronous (std only), so it works from `#[test]` and `#[tokio::test]`
@@ -35,7 +39,14 @@
 //! reading the whole file on every HEAD, GET and for every LIST entry, so for big seeded
 //! objects write the side file too (see [`S3Server::write_etag`]).
 //!
-//! Quirks that matter for tests: HEAD/GET of a key that is a prefix of other keys (a
+//! # MinIO
+//!
+//! `minio server --address 127.0.0.1:PORT --console-address 127.0.0.1:PORT2 DATA` with the
+//! keys as root user and password (MinIO wants a password of 8 characters or more), ready when
+//! `/minio/health/live` answers 200; the bucket is made with `mc mb`. What differs from s3s-fs
+//! and matters to the program is handled in the program, not here.
+//!
+//! s3s-fs quirks that matter for tests: HEAD/GET of a key that is a prefix of other keys (a
 //! "directory") answers 500, not 404; an empty `delimiter=` counts as a delimiter; part
 //! numbers must be contiguous from 1; a failed CompleteMultipartUpload destroys the upload;
 //! ListMultipartUploads is not implemented (use [`S3Server::open_multipart_uploads`]).
@@ -50,6 +61,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::mc::{Mc, go_tool};
+
 /// Version of s3s-fs the harness expects (installed by `scripts/install-deps.sh`).
 pub const S3S_FS_VERSION: &str = "0.14.1";
 
@@ -62,8 +75,18 @@ const PORT_ATTEMPTS: usize = 3;
 
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
-/// A running `s3s-fs` with one pre-created bucket. Killed and its data removed on drop.
+/// Which S3 server an [`S3Server`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `s3s-fs` 0.14.1: objects are plain files of its data directory.
+    S3sFs,
+    /// A MinIO server (single drive), reached through `mc` by the helpers.
+    Minio,
+}
+
+/// A running S3 server with one pre-created bucket. Killed and its data removed on drop.
 pub struct S3Server {
+    pub kind: Kind,
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     pub port: u16,
@@ -74,6 +97,8 @@ pub struct S3Server {
     /// The server's root directory (see the module docs for its layout).
     pub data_dir: PathBuf,
     child: Child,
+    /// `mc` pointed at this server (MinIO only).
+    mc: Option<Mc>,
 }
 
 impl S3Server {
@@ -87,15 +112,33 @@ impl S3Server {
     /// be made, or the server does not accept connections within 20 s (the panic message
     /// carries the tail of its log).
     pub fn start(name: &str, access_key: &str, secret_key: &str, bucket: &str) -> S3Server {
-        let bin = s3s_fs_bin();
+        S3Server::start_kind(Kind::S3sFs, name, access_key, secret_key, bucket)
+    }
+
+    /// [`S3Server::start`] for either server. MinIO wants a secret of 8 characters or more.
+    pub fn start_kind(
+        kind: Kind,
+        name: &str,
+        access_key: &str,
+        secret_key: &str,
+        bucket: &str,
+    ) -> S3Server {
+        let bin = match kind {
+            Kind::S3sFs => s3s_fs_bin(),
+            Kind::Minio => go_tool("MINIO_BIN", "minio"),
+        };
         let n = INSTANCE.fetch_add(1, Ordering::SeqCst);
         let data_dir =
             std::env::temp_dir().join(format!("mm-tests-{}-{}-{}", std::process::id(), name, n));
         let _ = fs::remove_dir_all(&data_dir);
-        fs::create_dir_all(data_dir.join(bucket))
+        let first_dir = match kind {
+            Kind::S3sFs => data_dir.join(bucket),
+            Kind::Minio => data_dir.clone(),
+        };
+        fs::create_dir_all(&first_dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", data_dir.display()));
         // The log sits in the data dir but outside any bucket, so it is never an object.
-        let log_path = data_dir.join(".s3s-fs.log");
+        let log_path = data_dir.join(log_name(kind));
 
         let mut last_failure = String::new();
         for _ in 0..PORT_ATTEMPTS {
@@ -103,15 +146,33 @@ impl S3Server {
             let log = fs::File::create(&log_path)
                 .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
             let log_err = log.try_clone().expect("clone log file handle");
-            let mut child = Command::new(&bin)
-                .arg("--host")
-                .arg("127.0.0.1")
-                .arg("--port")
-                .arg(port.to_string())
-                .arg("--access-key")
-                .arg(access_key)
-                .arg("--secret-key")
-                .arg(secret_key)
+            let mut cmd = Command::new(&bin);
+            match kind {
+                Kind::S3sFs => {
+                    cmd.arg("--host")
+                        .arg("127.0.0.1")
+                        .arg("--port")
+                        .arg(port.to_string())
+                        .arg("--access-key")
+                        .arg(access_key)
+                        .arg("--secret-key")
+                        .arg(secret_key);
+                }
+                Kind::Minio => {
+                    cmd.arg("server")
+                        .arg("--quiet")
+                        .arg("--address")
+                        .arg(format!("127.0.0.1:{port}"))
+                        .arg("--console-address")
+                        .arg(format!("127.0.0.1:{}", free_port()))
+                        .env("MINIO_ROOT_USER", access_key)
+                        .env("MINIO_ROOT_PASSWORD", secret_key)
+                        .env("MINIO_BROWSER", "off")
+                        .env("MINIO_UPDATE", "off")
+                        .env("MINIO_CI_CD", "1");
+                }
+            }
+            let mut child = cmd
                 .arg(&data_dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
@@ -119,10 +180,18 @@ impl S3Server {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
 
-            match wait_until_listening(&mut child, port) {
+            match wait_until_ready(kind, &mut child, port) {
                 Ok(()) => {
+                    let endpoint = format!("http://127.0.0.1:{port}");
+                    let mc = (kind == Kind::Minio).then(|| {
+                        let mc = Mc::new(&endpoint, access_key, secret_key);
+                        mc.make_bucket(bucket);
+                        mc
+                    });
                     return S3Server {
-                        endpoint: format!("http://127.0.0.1:{port}"),
+                        kind,
+                        mc,
+                        endpoint,
                         port,
                         access_key: access_key.to_owned(),
                         secret_key: secret_key.to_owned(),
@@ -144,7 +213,7 @@ impl S3Server {
             }
         }
         let _ = fs::remove_dir_all(&data_dir);
-        panic!("s3s-fs `{name}` did not start: {last_failure}");
+        panic!("{kind:?} `{name}` did not start: {last_failure}");
     }
 
     /// `127.0.0.1:PORT`, e.g. as the upstream of a fault proxy.
@@ -152,19 +221,36 @@ impl S3Server {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    /// Where the object `key` of the default bucket lives on disk.
+    /// `mc` for this server; panics for s3s-fs.
+    fn mc(&self) -> &Mc {
+        self.mc.as_ref().expect("mc is used for MinIO servers only")
+    }
+
+    /// Panics unless this is s3s-fs (helpers that work on its files).
+    fn files_only(&self, what: &str) {
+        assert_eq!(
+            self.kind,
+            Kind::S3sFs,
+            "{what} works on s3s-fs's files; not available for {:?}",
+            self.kind
+        );
+    }
+
+    /// Where the object `key` of the default bucket lives on disk (s3s-fs only).
     pub fn object_path(&self, key: &str) -> PathBuf {
         self.object_path_in(&self.bucket, key)
     }
 
-    /// Where the object `key` of `bucket` lives on disk.
+    /// Where the object `key` of `bucket` lives on disk (s3s-fs only).
     pub fn object_path_in(&self, bucket: &str, key: &str) -> PathBuf {
+        self.files_only("object_path_in");
         self.data_dir.join(bucket).join(key)
     }
 
     /// The side file holding the object's ETag (and checksums, if the client sent any).
     /// Exists only for objects written through S3 or by [`S3Server::write_etag`].
     pub fn internal_info_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.files_only("internal_info_path");
         self.data_dir.join(format!(
             ".bucket-{}.object-{}.internal.json",
             base64_url_nopad(bucket.as_bytes()),
@@ -174,6 +260,7 @@ impl S3Server {
 
     /// The side file holding content type and user metadata of an object.
     pub fn metadata_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.files_only("metadata_path");
         self.data_dir.join(format!(
             ".bucket-{}.object-{}.metadata.json",
             base64_url_nopad(bucket.as_bytes()),
@@ -181,28 +268,36 @@ impl S3Server {
         ))
     }
 
-    /// Creates another bucket (a directory in the data dir); returns its path.
-    /// Idempotent.
-    pub fn create_bucket(&self, name: &str) -> PathBuf {
-        let path = self.data_dir.join(name);
-        fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create bucket dir {}: {e}", path.display()));
-        path
+    /// Creates another bucket (s3s-fs: a directory in the data dir). Idempotent.
+    pub fn create_bucket(&self, name: &str) {
+        match self.kind {
+            Kind::S3sFs => {
+                let path = self.data_dir.join(name);
+                fs::create_dir_all(&path)
+                    .unwrap_or_else(|e| panic!("cannot create bucket dir {}: {e}", path.display()));
+            }
+            Kind::Minio => self.mc().make_bucket(name),
+        }
     }
 
-    /// Writes an object straight into the default bucket, bypassing S3. Its ETag is then
-    /// computed by the server from the bytes on each request (fine for small objects).
-    pub fn write_object(&self, key: &str, bytes: &[u8]) -> PathBuf {
+    /// Stores an object in the default bucket. s3s-fs: written straight into its data
+    /// directory, bypassing S3, and its ETag is then computed by the server from the bytes on
+    /// each request (fine for small objects; see [`S3Server::write_etag`]). MinIO: an upload
+    /// through `mc` (multipart for large objects, as a real writer would do).
+    pub fn write_object(&self, key: &str, bytes: &[u8]) {
+        if self.kind == Kind::Minio {
+            return self.mc().put(&self.bucket, key, bytes);
+        }
         let path = self.object_path(key);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).expect("create object parent dirs");
         }
         fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        path
     }
 
     /// Records the ETag the server reports for `key` of the default bucket (e.g. a known
     /// md5 hex, or a made-up one to test ETag checks). Replaces any other side info.
+    /// s3s-fs only.
     pub fn write_etag(&self, key: &str, etag: &str) {
         let path = self.internal_info_path(&self.bucket, key);
         fs::write(&path, format!("{{\"e_tag\":\"{etag}\"}}"))
@@ -211,11 +306,17 @@ impl S3Server {
 
     /// Reads the stored bytes of `key` of the default bucket, `None` if absent.
     pub fn read_object(&self, key: &str) -> Option<Vec<u8>> {
-        fs::read(self.object_path(key)).ok()
+        match self.kind {
+            Kind::S3sFs => fs::read(self.object_path(key)).ok(),
+            Kind::Minio => self.mc().cat(&self.bucket, key),
+        }
     }
 
-    /// Every key in `bucket`, sorted, read from disk.
+    /// Every key in `bucket`, sorted (s3s-fs: read from disk).
     pub fn list_keys(&self, bucket: &str) -> Vec<String> {
+        if self.kind == Kind::Minio {
+            return self.mc().keys(bucket, "");
+        }
         let root = self.data_dir.join(bucket);
         let mut keys = Vec::new();
         collect_files(&root, &root, &mut keys);
@@ -223,9 +324,13 @@ impl S3Server {
         keys
     }
 
-    /// Ids of multipart uploads created and neither completed nor aborted. Stand-in for
-    /// ListMultipartUploads, which s3s-fs does not implement.
+    /// Multipart uploads created and neither completed nor aborted: s3s-fs, their ids, read
+    /// from its data dir (it does not implement ListMultipartUploads); MinIO, the keys of those
+    /// in the default bucket (`mc ls --incomplete`).
     pub fn open_multipart_uploads(&self) -> Vec<String> {
+        if self.kind == Kind::Minio {
+            return self.mc().incomplete_uploads(&self.bucket);
+        }
         let mut ids: Vec<String> = fs::read_dir(&self.data_dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
@@ -243,7 +348,7 @@ impl S3Server {
 
     /// The server's log so far.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.data_dir.join(".s3s-fs.log")).unwrap_or_default()
+        fs::read_to_string(self.data_dir.join(log_name(self.kind))).unwrap_or_default()
     }
 }
 
@@ -252,6 +357,15 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// The server's log file in its data dir (outside any bucket, and for MinIO a name its own
+/// files never take).
+fn log_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::S3sFs => ".s3s-fs.log",
+        Kind::Minio => ".minio-server.log",
     }
 }
 
@@ -266,14 +380,7 @@ fn s3s_fs_bin() -> PathBuf {
         );
         return p;
     }
-    let tools = std::env::var_os("MM_TOOLS_DIR")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            Path::new(&home).join(".cache/milvus-migrate/tools")
-        });
-    let p = tools.join(format!("s3s-fs-{S3S_FS_VERSION}/bin/s3s-fs"));
+    let p = super::tools_dir().join(format!("s3s-fs-{S3S_FS_VERSION}/bin/s3s-fs"));
     assert!(
         p.is_file(),
         "s3s-fs not found at {} and S3S_FS_BIN is not set; run scripts/install-deps.sh \
@@ -289,14 +396,20 @@ fn free_port() -> u16 {
     l.local_addr().expect("local_addr").port()
 }
 
-fn wait_until_listening(child: &mut Child, port: u16) -> Result<(), String> {
+/// Waits until the server serves: s3s-fs when its port accepts connections, MinIO when its
+/// liveness endpoint answers 200.
+fn wait_until_ready(kind: Kind, child: &mut Child, port: u16) -> Result<(), String> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("s3s-fs exited early with {status} (port {port})"));
+            return Err(format!("{kind:?} exited early with {status} (port {port})"));
         }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        let ready = match kind {
+            Kind::S3sFs => TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok(),
+            Kind::Minio => http_status(&addr, "/minio/health/live") == Some(200),
+        };
+        if ready {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -304,6 +417,19 @@ fn wait_until_listening(child: &mut Child, port: u16) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// The status of `GET path` (HTTP/1.0) on `addr`, `None` if there is no answer within 1 s.
+fn http_status(addr: &SocketAddr, path: &str) -> Option<u16> {
+    use std::io::Write;
+    let timeout = Duration::from_secs(1);
+    let mut s = TcpStream::connect_timeout(addr, timeout).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 fn log_tail(path: &Path, max: u64) -> String {
