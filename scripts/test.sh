@@ -19,14 +19,28 @@
 # MM_TEST_THREADS (default 2) sets --test-threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+mkdir -p target
+# The tools build (s3s-fs with cargo; MinIO, mc and milvus-backup with go) while cargo builds
+# the tests: on a fresh machine each alone leaves a core idle much of the time (links, long
+# dependency chains), so together they take little more than the longer one.
+deps_log=target/install-deps.log
+bash scripts/install-deps.sh >"$deps_log" 2>&1 &
+deps_pid=$!
+# Build first: no stack is started for a build that fails.
+if ! cargo test --locked --no-run; then
+    wait "$deps_pid" || true
+    exit 1
+fi
+if ! wait "$deps_pid"; then
+    cat "$deps_log" >&2
+    echo "test.sh: scripts/install-deps.sh failed (log above, and in $deps_log)" >&2
+    exit 1
+fi
+grep -E '^install-deps: (building|the |going on)' "$deps_log" >&2 || true
 # shellcheck source=/dev/null
 source scripts/env.sh
 # The environment's AWS_CA_BUNDLE points object stores at TLS roots; tests use plain http.
 unset AWS_CA_BUNDLE
-
-# Build first: no stack is started for a build that fails.
-cargo test --locked --no-run
 ports=(MM_MILVUS_A_OFFSET=1000 MM_MILVUS_B_OFFSET=1100 MM_A_PORT=9300 MM_B_PORT=9400)
 stack=target/mm-test-stack
 minio_stack=target/mm-test-stack-minio
