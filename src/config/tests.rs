@@ -121,7 +121,7 @@ fn seed_example_loads_unchanged() {
     // Defaults the example leaves out.
     assert_eq!(p.transfer_options, TransferOptions::default());
     let t = p.transfer(&TransferOptions::default()).unwrap();
-    assert_eq!(t.concurrency, 32, "our default, not milvus-backup's 128");
+    assert_eq!(t.concurrency, 16, "our default, not milvus-backup's 128");
     assert_eq!(t.mode, TransferMode::Auto);
     assert_eq!(p.milvus.management_endpoint, "http://localhost:9091");
     assert_eq!(p.milvus.rest_url(), "http://milvus_A:19530");

@@ -71,7 +71,7 @@ pub struct CopyConfig {
 impl Default for CopyConfig {
     fn default() -> Self {
         Self {
-            concurrency: 32,
+            concurrency: crate::config::DEFAULT_CONCURRENCY,
             parts_per_object: 4,
             part_size: 16 << 20,
             multipart_threshold: 32 << 20,
