@@ -52,32 +52,10 @@ if [[ $KEEP == 0 ]]; then trap 'bash "$REPO/scripts/stack.sh" stop "$WORK/stack"
 # shellcheck source=/dev/null
 source "$WORK/stack/stack.env"
 
-profile() { # side
-    local s=$1 mp sp ak sk bk metrics
-    eval "mp=\$MM_MILVUS_${s}_PORT; metrics=\$MM_MILVUS_${s}_METRICS; sp=\$MM_STORE_${s}_PORT"
-    eval "ak=\$MM_STORE_${s}_ACCESS_KEY; sk=\$MM_STORE_${s}_SECRET_KEY; bk=\$MM_STORE_${s}_BUCKET"
-    cat <<EOF
-milvus:
-  address: 127.0.0.1
-  port: $mp
-minio:
-  storageType: minio
-  address: 127.0.0.1
-  port: $sp
-  accessKeyID: $ak
-  secretAccessKey: $sk
-  useSSL: false
-  bucketName: $bk
-  rootPath: files
-  backupBucketName: $bk
-  backupRootPath: backup
-backup:
-  gcPause:
-    address: http://127.0.0.1:$metrics
-EOF
-}
-profile A >"$WORK/a.yaml"
-profile B >"$WORK/b.yaml"
+# shellcheck source=lib.sh
+source "$REPO/benches/lib.sh"
+stack_profile A >"$WORK/a.yaml"
+stack_profile B >"$WORK/b.yaml"
 R="$WORK/results"
 # s3s-fs names a multipart upload's side file after the base64 of bucket and key, so keys longer
 # than ~130 bytes fail there in multipart ("File name too long"); backup keys are ~150. On

@@ -103,32 +103,10 @@ source "$WORK/stack/stack.env"
 
 # One profile per side, milvus-backup's v1 backup.yaml, read as it is by both tools: Milvus,
 # its MinIO and bucket (rootPath files), backups under backup/ in the same bucket.
-profile() { # side
-    local s=$1 mp sp ak sk bk metrics
-    eval "mp=\$MM_MILVUS_${s}_PORT; metrics=\$MM_MILVUS_${s}_METRICS; sp=\$MM_STORE_${s}_PORT"
-    eval "ak=\$MM_STORE_${s}_ACCESS_KEY; sk=\$MM_STORE_${s}_SECRET_KEY; bk=\$MM_STORE_${s}_BUCKET"
-    cat <<EOF
-milvus:
-  address: 127.0.0.1
-  port: $mp
-minio:
-  storageType: minio
-  address: 127.0.0.1
-  port: $sp
-  accessKeyID: $ak
-  secretAccessKey: $sk
-  useSSL: false
-  bucketName: $bk
-  rootPath: files
-  backupBucketName: $bk
-  backupRootPath: backup
-backup:
-  gcPause:
-    address: http://127.0.0.1:$metrics
-EOF
-}
-profile A >"$WORK/a.yaml"
-profile B >"$WORK/b.yaml"
+# shellcheck source=lib.sh
+source "$REPO/benches/lib.sh"
+stack_profile A >"$WORK/a.yaml"
+stack_profile B >"$WORK/b.yaml"
 export MC_HOST_a="http://$MM_STORE_A_ACCESS_KEY:$MM_STORE_A_SECRET_KEY@127.0.0.1:$MM_STORE_A_PORT"
 export MC_HOST_b="http://$MM_STORE_B_ACCESS_KEY:$MM_STORE_B_SECRET_KEY@127.0.0.1:$MM_STORE_B_PORT"
 export MC_UPDATE=off
