@@ -10,7 +10,7 @@
 //! - Property: mutated profiles (values removed or replaced by odd ones, broken text, odd
 //!   roots, deep nesting, odd environment values) give `Ok` or `Err`, never a panic.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
@@ -19,17 +19,10 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_yaml::Value;
 
+use super::tests::env_of;
 use super::*;
 
 const MB_05_VERSION: &str = "v0.5.16";
-
-fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    move |k: &str| map.get(k).cloned()
-}
 
 fn load_file(path: &Path, env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
     Profile::load_with_env(path, &env_of(env))

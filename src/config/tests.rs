@@ -8,7 +8,8 @@ use super::*;
 
 const MIB: u64 = 1 << 20;
 
-fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+/// An environment holding exactly `pairs` (also used by `shipped_tests`).
+pub(super) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
