@@ -68,14 +68,16 @@ pub struct CopyConfig {
     pub retry: RetryPolicy,
 }
 
+/// The profile defaults (`crate::config`), for callers that build a copy without a profile.
 impl Default for CopyConfig {
     fn default() -> Self {
+        use crate::config;
         Self {
-            concurrency: crate::config::DEFAULT_CONCURRENCY,
-            parts_per_object: 4,
-            part_size: 16 << 20,
-            multipart_threshold: 32 << 20,
-            max_buffer_memory: 96 << 20,
+            concurrency: config::DEFAULT_CONCURRENCY,
+            parts_per_object: config::DEFAULT_PARTS_PER_OBJECT,
+            part_size: config::DEFAULT_PART_SIZE,
+            multipart_threshold: config::DEFAULT_MULTIPART_THRESHOLD,
+            max_buffer_memory: config::DEFAULT_MAX_BUFFER_MEMORY,
             retry: RetryPolicy::default(),
         }
     }
