@@ -12,6 +12,7 @@ use std::sync::Arc;
 use milvus_migrate::config::{Profile, TransferOptions};
 use milvus_migrate::copy::NoProgress;
 use milvus_migrate::create::Selector;
+use milvus_migrate::lease::LeaseOptions;
 use milvus_migrate::migrate::{MigrateRequest, migrate};
 use milvus_migrate::restore::Naming;
 use milvus_migrate::transfer::RunContext;
@@ -43,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         overrides: TransferOptions::default(),
         state_dir: None,
         keep_partial: false,
+        lease: LeaseOptions::default(),
         context: RunContext::default(),
     };
     let report = migrate(request, Arc::new(NoProgress)).await?;

@@ -7,7 +7,8 @@ use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::copy::{CopyError, Retryable};
 use crate::create::CreateError;
-use crate::migrate::PhaseError;
+use crate::lease::LeaseError;
+use crate::migrate::{MigrateError, PhaseError};
 use crate::milvus::MilvusError;
 use crate::restore::RestoreError;
 use crate::seed::SeedError;
@@ -38,6 +39,12 @@ pub enum Error {
     /// `create` could not finish.
     #[error(transparent)]
     Create(#[from] CreateError),
+    /// Another run holds the job's lease, or took it over from this one.
+    #[error(transparent)]
+    Lease(Box<LeaseError>),
+    /// A migration cannot run as asked.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
     /// A phase of `migrate` failed.
     #[error(transparent)]
     Phase(#[from] PhaseError),
@@ -52,7 +59,23 @@ pub enum Error {
     Cancelled,
 }
 
+impl From<LeaseError> for Error {
+    fn from(e: LeaseError) -> Self {
+        Self::Lease(Box::new(e))
+    }
+}
+
 impl Error {
+    /// The lease error, if this is one (directly or as a phase's cause): another run holds
+    /// the job or took it over.
+    pub fn lease(&self) -> Option<&LeaseError> {
+        match self {
+            Self::Lease(e) => Some(e.as_ref()),
+            Self::Phase(p) => p.source.lease(),
+            _ => None,
+        }
+    }
+
     /// Whether the same operation may succeed later without any change.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -60,7 +83,9 @@ impl Error {
             | Self::Transfer(_)
             | Self::Backup(_)
             | Self::Seed(_)
+            | Self::Migrate(_)
             | Self::Cancelled => false,
+            Self::Lease(e) => e.is_retryable(),
             Self::Storage(e) => e.is_retryable(),
             Self::Copy(e) => e.is_retryable(),
             Self::Milvus(e) => e.is_retryable(),

@@ -15,17 +15,21 @@
 //! - [`restore`]: the `restore` flow: create collections, stage binlogs, import, verify.
 //! - [`seed`]: sample collections with generated rows in a real Milvus (demos, CI, tests).
 //! - [`migrate`]: the one-command migration: create on A, copy, restore on B, verify.
+//! - [`lease`]: one live run at a time of a named job, held as an object in a store.
+//! - [`clock`]: wall-clock seconds and their UTC form, as our records carry them.
 //! - [`error`]: the crate's public error enum.
 //!
 //! Library code never prints; progress goes through [`copy::CopyObserver`] and results come back
 //! as reports for the binary to render.
 
 pub mod backup;
+pub mod clock;
 pub mod config;
 pub mod copy;
 pub mod create;
 pub mod daemon;
 pub mod error;
+pub mod lease;
 pub mod migrate;
 pub mod milvus;
 pub mod restore;

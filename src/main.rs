@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line: the error and its causes.
             eprintln!("error: {}", chain(&e));
-            ExitCode::from(cli::EXIT_FATAL)
+            ExitCode::from(cli::exit_code_of(&e))
         }
     }
 }

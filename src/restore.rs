@@ -587,21 +587,21 @@ impl Ctx<'_> {
         ));
         let temp = temp_prefix(&self.req.name, &t.db, &t.name);
         let result = self.restore_into(&c, t, &temp).await;
-        let staged_cleanup = !self.in_place && !self.req.profile.keep_temp_files;
+        // A fenced run leaves everything to the run that took its lease over.
+        let fenced = self.req.context.is_fenced();
+        let staged_cleanup = !self.in_place && !self.req.profile.keep_temp_files && !fenced;
         if staged_cleanup && let Err(e) = self.session.delete_prefix(self.milvus_store, &temp).await
         {
             tracing::warn!("cannot remove staged binlogs under `{temp}/`: {e}");
         }
-        if result.is_err() && !self.req.keep_partial {
+        let undo = result.is_err() && !self.req.keep_partial && !fenced;
+        if undo {
             // An import still running in Milvus must end first (see `settle_imports`).
             if let Err(e) = self.settle_imports(&c, t).await {
                 tracing::warn!("cannot list the import jobs of `{}.{}`: {e}", t.db, t.name);
             }
         }
-        if result.is_err()
-            && !self.req.keep_partial
-            && let Err(e) = c.drop_collection(&t.name).await
-        {
+        if undo && let Err(e) = c.drop_collection(&t.name).await {
             tracing::warn!(
                 "cannot drop the partial collection `{}.{}`: {e}",
                 t.db,

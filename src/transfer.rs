@@ -126,9 +126,19 @@ pub struct RunContext {
     /// flows stop at their next wait and clean up what they started, then return
     /// [`Error::Cancelled`].
     pub cancel: CancellationToken,
+    /// Cancelled (with `cancel`) when the run lost the right to write: another run of the same
+    /// job took over its lease ([`crate::lease`]). The flows then stop without undoing
+    /// anything (no partial collection dropped, no staged binlogs removed): what they would
+    /// undo may now be the other run's.
+    pub fenced: CancellationToken,
 }
 
 impl RunContext {
+    /// Whether the run lost the right to write (see [`RunContext::fenced`]).
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.is_cancelled()
+    }
+
     /// Sleeps `d` unless cancelled first.
     ///
     /// # Errors

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use milvus_migrate::config::{self, Profile, TransferOptions};
 use milvus_migrate::copy::CopyReport;
 use milvus_migrate::create::{CreateRequest, Selector};
+use milvus_migrate::lease::LeaseOptions;
 use milvus_migrate::migrate::MigrateRequest;
 use milvus_migrate::restore::{Naming, RestoreRequest};
 use milvus_migrate::transfer::{self, CopyRequest, CopyTarget, RunContext, Session};
@@ -21,6 +22,18 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_PARTIAL: u8 = 1;
 /// Exit code: fatal error, nothing or not everything was attempted.
 pub const EXIT_FATAL: u8 = 2;
+/// Exit code: another run of the same migration holds its lease (or took it over from this
+/// run); nothing was changed by this one. Rerun later, or with `--wait`.
+pub const EXIT_BUSY: u8 = 3;
+
+/// The exit code for a fatal error: [`EXIT_BUSY`] for a held or lost lease, else
+/// [`EXIT_FATAL`].
+pub fn exit_code_of(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<milvus_migrate::Error>() {
+        Some(err) if err.lease().is_some() => EXIT_BUSY,
+        _ => EXIT_FATAL,
+    }
+}
 
 /// Move Milvus backups and collections between Milvus instances on different object stores.
 #[derive(Debug, Parser)]
@@ -121,6 +134,14 @@ pub struct CreateArgs {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub what: MigrateOptions,
+    /// When another run of the same migration is in progress, wait for it to end (then
+    /// finish its work or find it done) instead of exiting with code 3.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds after its last renewal at which the lease of a run that died expires, so that
+    /// another run may take the migration over. The lease is renewed every third of it.
+    #[arg(long, value_name = "SECS", default_value_t = milvus_migrate::lease::DEFAULT_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(3..=86_400))]
+    pub lease_ttl: u64,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
@@ -365,31 +386,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
 }
 
 fn default_backup_name() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "backup_{y:04}_{m:02}_{d:02}_{:02}_{:02}_{:02}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
-/// Gregorian date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    let (y, m, d, hh, mm, ss) = milvus_migrate::clock::utc_parts(milvus_migrate::clock::unix_now());
+    format!("backup_{y:04}_{m:02}_{d:02}_{hh:02}_{mm:02}_{ss:02}")
 }
 
 async fn create(args: CreateArgs) -> Result<u8> {
@@ -463,6 +461,11 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
             keep_partial: args.what.keep_partial,
+            lease: LeaseOptions {
+                ttl: std::time::Duration::from_secs(args.lease_ttl),
+                wait: args.wait,
+                ..LeaseOptions::default()
+            },
             context: RunContext::default(),
         },
         progress.clone(),
@@ -475,7 +478,14 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     let opt = |v: Option<u64>| v.map_or("-".to_string(), |n| n.to_string());
-    println!("migration {} done in {:.1}s", r.name, r.duration_secs);
+    match &r.completed_earlier {
+        Some(at) => println!(
+            "migration {} was already complete (at {at}); the targets on B are unchanged, \
+             nothing done",
+            r.name
+        ),
+        None => println!("migration {} done in {:.1}s", r.name, r.duration_secs),
+    }
     let w = r
         .collections
         .iter()
@@ -501,11 +511,13 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
     for p in &r.phases {
         println!("  {:8} {:7.1}s  {}", p.phase, p.secs, p.note);
     }
-    println!(
-        "  moved {:.1} MiB between stores, {:.1} MiB/s overall",
-        r.bytes_moved as f64 / 1048576.0,
-        r.throughput_mib_s
-    );
+    if r.completed_earlier.is_none() {
+        println!(
+            "  moved {:.1} MiB between stores, {:.1} MiB/s overall",
+            r.bytes_moved as f64 / 1048576.0,
+            r.throughput_mib_s
+        );
+    }
     Ok(EXIT_OK)
 }
 

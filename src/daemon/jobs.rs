@@ -406,6 +406,7 @@ impl Manager {
         let context = RunContext {
             shared_bytes: self.shared_bytes.clone(),
             cancel: job.cancel.clone(),
+            ..RunContext::default()
         };
         let observer = Arc::new(JobObserver {
             job: Arc::clone(job),
@@ -654,6 +655,12 @@ pub fn migrate_request_with(
         overrides: m.transfer.clone(),
         state_dir,
         keep_partial: m.keep_partial,
+        // A job queued behind another run of the same migration waits for it (a job is
+        // cancelled by its own signal, not by the other run).
+        lease: crate::lease::LeaseOptions {
+            wait: true,
+            ..crate::lease::LeaseOptions::default()
+        },
         context,
     })
 }

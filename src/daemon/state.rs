@@ -159,9 +159,7 @@ pub struct JobRecord {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    i64::try_from(crate::clock::unix_now()).unwrap_or(i64::MAX)
 }
 
 /// The state directory, locked for this process while it is open.

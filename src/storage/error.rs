@@ -68,6 +68,11 @@ impl S3Status {
             (_, "NoSuchUpload") => StorageErrorKind::UploadNotFound,
             (404, _) => StorageErrorKind::NotFound,
             (401 | 403, _) => StorageErrorKind::Denied,
+            // A conditional write whose condition failed (`If-None-Match: *` on an existing
+            // object, `If-Match` on a changed one); 409 is S3's "another conditional write
+            // is in flight, try again".
+            (304 | 412, _) => StorageErrorKind::Conflict,
+            (409, "ConditionalRequestConflict") => StorageErrorKind::Transient,
             _ => StorageErrorKind::Rejected,
         }
     }
@@ -88,6 +93,11 @@ pub enum StorageErrorKind {
     Denied,
     /// The server rejected the request for another reason (4xx).
     Rejected,
+    /// A conditional write found the object not as required: it exists (create only) or
+    /// changed (update if unchanged).
+    Conflict,
+    /// The store cannot do this operation (a conditional update on a local directory).
+    Unsupported,
     /// The data read or written does not match its checksum.
     Integrity,
     /// Configuration or local failure that trying again cannot fix.
@@ -213,9 +223,10 @@ pub fn classify(error: &object_store::Error) -> StorageErrorKind {
         object_store::Error::NotFound { .. } => StorageErrorKind::NotFound,
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => StorageErrorKind::Denied,
-        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. } => {
-            StorageErrorKind::Rejected
-        }
+        object_store::Error::Precondition { .. }
+        | object_store::Error::AlreadyExists { .. }
+        | object_store::Error::NotModified { .. } => StorageErrorKind::Conflict,
+        object_store::Error::NotImplemented { .. } => StorageErrorKind::Unsupported,
         _ => StorageErrorKind::Fatal,
     }
 }
@@ -324,6 +335,15 @@ mod tests {
             StorageErrorKind::UploadNotFound
         );
         assert_eq!(k(400, Some("InvalidPart")), StorageErrorKind::Rejected);
+        assert_eq!(
+            k(412, Some("PreconditionFailed")),
+            StorageErrorKind::Conflict
+        );
+        assert_eq!(
+            k(409, Some("ConditionalRequestConflict")),
+            StorageErrorKind::Transient
+        );
+        assert_eq!(k(409, Some("BucketNotEmpty")), StorageErrorKind::Rejected);
         // A body refused for its Content-MD5 was damaged on the way: send it again.
         assert_eq!(k(400, Some("BadDigest")), StorageErrorKind::Integrity);
     }

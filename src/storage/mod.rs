@@ -27,8 +27,8 @@ use object_store::local::LocalFileSystem;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig,
+    ClientOptions, GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload, RetryConfig, UpdateVersion,
 };
 
 use crate::config::{StorageConfig, StorageType};
@@ -415,6 +415,60 @@ impl Store {
         let r = self
             .object
             .put(&path(key), payload)
+            .await
+            .map_err(|e| self.err("PUT", key, e))?;
+        Ok(r.e_tag.as_deref().map(strip_quotes))
+    }
+
+    /// Writes an object only if no object has the key (`If-None-Match: *` on S3); returns
+    /// its ETag.
+    ///
+    /// Some S3-compatible servers ignore the condition and overwrite: callers that need
+    /// mutual exclusion read the object back (see [`crate::lease`]).
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Conflict`] when the object exists; a failing PUT.
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        payload: PutPayload,
+    ) -> Result<Option<String>, StorageError> {
+        self.put_mode(key, payload, PutMode::Create).await
+    }
+
+    /// Replaces an object only if its ETag is still `etag` (`If-Match` on S3); returns the
+    /// new ETag.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Conflict`] when the object changed or is gone;
+    /// [`StorageErrorKind::Unsupported`] on a store without conditional updates (a local
+    /// directory); a failing PUT.
+    pub async fn put_if_match(
+        &self,
+        key: &str,
+        payload: PutPayload,
+        etag: &str,
+    ) -> Result<Option<String>, StorageError> {
+        let version = UpdateVersion {
+            e_tag: Some(format!("\"{etag}\"")),
+            version: None,
+        };
+        self.put_mode(key, payload, PutMode::Update(version)).await
+    }
+
+    async fn put_mode(
+        &self,
+        key: &str,
+        payload: PutPayload,
+        mode: PutMode,
+    ) -> Result<Option<String>, StorageError> {
+        let opts = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        let r = self
+            .object
+            .put_opts(&path(key), payload, opts)
             .await
             .map_err(|e| self.err("PUT", key, e))?;
         Ok(r.e_tag.as_deref().map(strip_quotes))

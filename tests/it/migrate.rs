@@ -333,3 +333,174 @@ fn partition_key_collection_migrates_into_another_database() {
     assert_verified(&report, expected);
     assert_eq!(report["collections"][0]["target"], format!("{db}.{coll}"));
 }
+
+/// Runs `f` with a client of the profile's Milvus.
+fn on_milvus<T>(
+    profile: &Path,
+    f: impl AsyncFnOnce(milvus_migrate::milvus::MilvusClient) -> T,
+) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let p = milvus_migrate::config::Profile::load(profile)
+            .unwrap()
+            .profile;
+        let client = milvus_migrate::milvus::MilvusClient::connect(
+            &p.milvus,
+            milvus_migrate::milvus::ClientOptions::default(),
+        )
+        .await
+        .unwrap();
+        f(client).await
+    })
+}
+
+/// Starts the binary with `args`; returns the child once its progress output shows `marker`,
+/// and a thread collecting the rest of that output.
+fn start_until(
+    args: &[&str],
+    marker: &str,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start milvus-migrate");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(marker) {
+            let rest = std::thread::spawn(move || {
+                for l in lines.map_while(Result::ok) {
+                    seen.push_str(&l);
+                    seen.push('\n');
+                }
+                seen
+            });
+            return (child, rest);
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("never saw `{marker}` (exit {status}):\n{seen}");
+}
+
+fn json_of(child: std::process::Child, stderr: std::thread::JoinHandle<String>) -> Value {
+    let out = child.wait_with_output().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {stderr}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Issue 16: the same migration started twice at once from two state directories (two pods
+/// of a Job), then rerun after it completed, then rerun after its target was dropped.
+#[test]
+fn a_migration_runs_once_at_a_time_and_a_rerun_after_success_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("mg_twice");
+    let expected = seed_full(Path::new(a), &coll, "20000");
+    let state = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let (s1, s2, s3, s4) = (state("s1"), state("s2"), state("s3"), state("s4"));
+    let base = [
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "--json",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    // The first run, slowed down so that the others start while it copies.
+    let first = with(&["--state-dir", &s1, "--bwlimit", "2MiB/s"]);
+    let (first, first_err) = start_until(&args(&first), "copy: ");
+
+    // A second run: refused at once, exit 3, naming the run in progress.
+    let second = with(&["--state-dir", &s2]);
+    let out = crate::milvus::run(&args(&second));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("is running on host"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    assert!(err.contains("--wait"), "{err}");
+
+    // A third run waits, and finds the migration done when the first ends.
+    let third = with(&["--state-dir", &s3, "--wait"]);
+    let (third, third_err) = start_until(&args(&third), "waiting: ");
+
+    let report = json_of(first, first_err);
+    assert_verified(&report, expected);
+    assert!(report["completed_earlier"].is_null(), "{report}");
+    let name = report["name"].as_str().unwrap().to_string();
+
+    let waited = json_of(third, third_err);
+    assert!(waited["completed_earlier"].is_string(), "{waited}");
+    assert_eq!(waited["collections"][0]["rows_b"].as_u64(), Some(expected));
+    assert_eq!(waited["bytes_moved"], 0);
+
+    // Nothing is left but the completion record: no lease, no state, no backup copies.
+    let stack = Stack::get();
+    for store in [&stack.store_a, &stack.store_b] {
+        assert_eq!(
+            files_under(&store.object_path(&format!("backup/{name}"))),
+            0
+        );
+        assert!(
+            !store
+                .object_path(&format!("backup/{name}.migrate-lease.json"))
+                .exists()
+        );
+        assert!(
+            !store
+                .object_path(&format!("backup/{name}.migrate-state.json"))
+                .exists()
+        );
+    }
+    assert!(
+        stack
+            .store_b
+            .object_path(&format!("backup/{name}.migrate-done.json"))
+            .is_file()
+    );
+
+    // A rerun after success: exit 0, nothing done, B unchanged.
+    let rerun = run_json(&args(&with(&["--state-dir", &s4])));
+    assert_eq!(rerun["completed_earlier"], waited["completed_earlier"]);
+    assert_eq!(rerun["phases"][0]["phase"], "check");
+    assert!(rerun["restore"].is_null(), "{rerun}");
+    assert!(
+        !stack
+            .store_b
+            .object_path(&format!("backup/{name}.migrate-lease.json"))
+            .exists()
+    );
+
+    // The target dropped since: the rerun says so and exits 2; --drop-existing migrates again.
+    let target = format!("{coll}_bak");
+    on_milvus(Path::new(b), async |c| {
+        c.drop_collection(&target).await.unwrap()
+    });
+    let err = run_fatal(&args(&with(&["--state-dir", &s4])));
+    assert!(
+        err.contains(&format!("`default.{target}` was dropped")),
+        "{err}"
+    );
+    assert!(err.contains("--drop-existing"), "{err}");
+    let again = run_json(&args(&with(&["--state-dir", &s4, "--drop-existing"])));
+    assert_verified(&again, expected);
+    assert!(again["completed_earlier"].is_null(), "{again}");
+}

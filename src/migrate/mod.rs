@@ -5,25 +5,40 @@
 //! backup store; with `direct`, straight into B's backup store), copy it to B's backup store,
 //! restore it on B, verify, clean up the intermediate copies unless asked to keep them.
 //!
-//! Resumable: the backup name is derived from the request, so the same command finds its own
-//! earlier state. A complete backup is reused, the copy skips what is already at B and resumes
-//! open uploads, and a restore interrupted on B is redone from scratch: the targets a run starts
-//! restoring are recorded in `<backupRootPath>/<name>.migrate-state.json` beside the backup in
-//! B's backup store (outside the backup's directory, so copies of the backup never carry it),
-//! which lets a rerun tell its own partial collection from a user's collection of that name.
+//! A migration is a job that is safe to start again (its records: [`records`]):
+//! - **Resumable.** The backup name is derived from the request, so the same command finds its
+//!   own earlier state. A complete backup is reused, the copy skips what is already at B and
+//!   resumes open uploads, and a restore interrupted on B is redone from scratch: the targets a
+//!   run starts restoring are recorded beside the backup in B's backup store, which lets a
+//!   rerun tell its own partial collection from a user's collection of that name.
+//! - **One run at a time.** After preflight a run takes the migration's lease in B's backup
+//!   store (every run of the migration writes there; [`crate::lease`]); a second run waits for
+//!   it or stops with [`LeaseError::Held`]. A run that loses its lease stops and undoes nothing.
+//! - **Idempotent.** A run that ends writes a completion record naming the targets and their
+//!   ids; a later run of the same migration checks them and changes nothing, or reports what
+//!   changed on B ([`MigrateError::TargetsChanged`]).
+//!
 //! Does not own the flows themselves ([`crate::create`], [`crate::transfer`],
 //! [`crate::restore`]).
+
+mod records;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
+pub use records::{DoneCollection, DoneRecord, TargetNow, differences};
+use records::{done_key, lease_key, read_done, read_state, state_key, write_done, write_state};
+
+use crate::clock::unix_now;
 use crate::config::{Profile, TransferOptions};
 use crate::copy::{CopyObserver, CopyReport};
 use crate::create::{self, CreateReport, CreateRequest, Selector};
 use crate::error::Error;
+use crate::lease::{Lease, LeaseError, LeaseOptions};
 use crate::milvus::{ClientOptions, MilvusClient};
 use crate::restore::{self, Naming, RestoreError, RestoreReport, RestoreRequest};
 use crate::storage::{StorageErrorKind, Store, layout};
@@ -48,10 +63,31 @@ impl PhaseError {
     }
 }
 
+/// A migration that cannot run as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The migration completed earlier, and B no longer holds what it left.
+    #[error(
+        "migration {name} completed at {completed_at}, but B changed since: {}; rerun with \
+         --drop-existing to migrate again (replacing the targets)",
+        differences.join("; ")
+    )]
+    TargetsChanged {
+        /// The migration.
+        name: String,
+        /// When it completed, RFC 3339.
+        completed_at: String,
+        /// What changed, one line per target.
+        differences: Vec<String>,
+    },
+}
+
 /// Tags an error with its phase.
 fn in_phase<T>(phase: &'static str, r: Result<T, Error>) -> Result<T, Error> {
     r.map_err(|e| match e {
         Error::Phase(p) => Error::Phase(p),
+        // Not a phase's failure: the run's standing (lease, earlier completion).
+        e @ (Error::Lease(_) | Error::Migrate(_)) => e,
         e => Error::Phase(PhaseError {
             phase,
             source: Box::new(e),
@@ -76,7 +112,7 @@ pub struct MigrateRequest {
     pub rebuild_index: bool,
     /// Load on B.
     pub load: bool,
-    /// Replace existing target collections.
+    /// Replace existing target collections (and migrate again one that completed earlier).
     pub drop_existing: bool,
     /// Keep the backup on A and its copy on B afterwards.
     pub keep_backup: bool,
@@ -89,6 +125,8 @@ pub struct MigrateRequest {
     pub state_dir: Option<PathBuf>,
     /// On failure or cancel, keep a partially restored collection on B.
     pub keep_partial: bool,
+    /// The migration's lease: its ttl, and whether to wait for another run holding it.
+    pub lease: LeaseOptions,
     /// Shared limit and cancel signal.
     pub context: RunContext,
 }
@@ -96,7 +134,7 @@ pub struct MigrateRequest {
 /// Time spent in one phase.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseTime {
-    /// `create`, `copy`, `restore`, `cleanup`.
+    /// `check`, `create`, `copy`, `restore`, `cleanup`.
     pub phase: String,
     /// Seconds.
     pub secs: f64,
@@ -115,7 +153,7 @@ pub struct MigratedCollection {
     pub rows_a: Option<u64>,
     /// Rows on B after the restore (`count(*)`, when loaded).
     pub rows_b: Option<u64>,
-    /// Rows the imports reported.
+    /// Rows the imports reported (0 when nothing was imported by this run).
     pub rows_imported: u64,
     /// Whether B's counts were compared with A's (collection and partitions).
     pub verified: bool,
@@ -126,6 +164,9 @@ pub struct MigratedCollection {
 pub struct MigrateReport {
     /// Backup name used.
     pub name: String,
+    /// When an earlier run completed this migration (RFC 3339), if this run found it
+    /// complete and B unchanged, and so did nothing.
+    pub completed_earlier: Option<String>,
     /// Per collection.
     pub collections: Vec<MigratedCollection>,
     /// Per phase.
@@ -140,20 +181,8 @@ pub struct MigrateReport {
     pub create: Option<CreateReport>,
     /// The copy phase (absent with `direct` or one shared backup store).
     pub copy: Option<CopyReport>,
-    /// The restore phase.
-    pub restore: RestoreReport,
-}
-
-/// `<backupRootPath>/<name>.migrate-state.json`: what a migration has started on B.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct MigrateState {
-    /// `db.coll` targets whose restore this migration started.
-    restoring: Vec<String>,
-}
-
-/// The state file's key for the backup directory `dir`.
-fn state_key(dir: &str) -> String {
-    format!("{dir}.migrate-state.json")
+    /// The restore phase (absent when the migration had completed earlier).
+    pub restore: Option<RestoreReport>,
 }
 
 /// The default backup name: `migrate_` and a hash of what is migrated where.
@@ -172,24 +201,12 @@ fn default_name(req: &MigrateRequest, targets: &[(String, String)]) -> String {
     format!("migrate_{}", &hex[..16])
 }
 
-async fn read_state(store: &Store, dir: &str) -> Result<MigrateState, Error> {
-    match store.read(&state_key(dir)).await {
-        Ok(b) => Ok(serde_json::from_slice(&b).unwrap_or_default()),
-        Err(e) if e.kind() == StorageErrorKind::NotFound => Ok(MigrateState::default()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn write_state(store: &Store, dir: &str, state: &MigrateState) -> Result<(), Error> {
-    let bytes = serde_json::to_vec(state).unwrap_or_default();
-    store.put(&state_key(dir), bytes.into()).await?;
-    Ok(())
-}
-
 /// Runs `migrate`.
 ///
 /// # Errors
 /// [`Error`] from the phase that failed; each names the phase's collection and server.
+/// [`Error::Lease`] when another run holds the migration (and `req.lease.wait` is off) or took
+/// it over from this one; [`Error::Migrate`] when it completed earlier and B changed since.
 pub async fn migrate(
     req: MigrateRequest,
     observer: Arc<dyn CopyObserver>,
@@ -199,40 +216,240 @@ pub async fn migrate(
     in_phase(phase, r)
 }
 
+/// What preflight settles once for the whole run: both Milvus, the collections, the name, the
+/// stores.
+struct Plan {
+    b: MilvusClient,
+    /// `(db, collection)` on A.
+    sources: Vec<(String, String)>,
+    /// The same as selectors, for create and restore.
+    resolved: Vec<Selector>,
+    name: String,
+    session: Session,
+    /// The profile the backup is created with (A's, with B's backup store when direct).
+    source_profile: Profile,
+    a_backup: Store,
+    a_dir: String,
+    b_backup: Store,
+    b_dir: String,
+}
+
+impl Plan {
+    async fn build(req: &MigrateRequest) -> Result<Plan, Error> {
+        let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
+        let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
+        let sources = create::resolve(&a, &req.selectors).await?;
+        let resolved = sources
+            .iter()
+            .map(|(db, c)| Selector::Collection {
+                db: db.clone(),
+                name: c.clone(),
+            })
+            .collect();
+        let name = match &req.name {
+            Some(n) => n.clone(),
+            None => default_name(req, &sources),
+        };
+        layout::validate_backup_name(&name).map_err(RestoreError::BadRequest)?;
+        let session = Session::with_context(req.to.transfer(&req.overrides)?, req.context.clone());
+        let b_backup = session.open(&req.to.backup_storage)?;
+        let b_dir = layout::backup_dir(&req.to.backup_storage.root_path, &name);
+        let mut source_profile = req.from.clone();
+        if req.direct {
+            source_profile.backup_storage = req.to.backup_storage.clone();
+        }
+        let a_backup = session.open(&source_profile.backup_storage)?;
+        let a_dir = layout::backup_dir(&source_profile.backup_storage.root_path, &name);
+        Ok(Plan {
+            b,
+            sources,
+            resolved,
+            name,
+            session,
+            source_profile,
+            a_backup,
+            a_dir,
+            b_backup,
+            b_dir,
+        })
+    }
+
+    /// The backup is written where B reads it: nothing to copy.
+    fn same_place(&self) -> bool {
+        self.a_backup.same_bucket_as(&self.b_backup) && self.a_dir == self.b_dir
+    }
+
+    /// Removes both backup copies and the state file (last: it must outlive every other trace
+    /// of a run); returns the objects removed.
+    async fn remove_copies(&self) -> Result<u64, Error> {
+        let mut removed = 0;
+        if !self.same_place() {
+            removed += self
+                .session
+                .delete_prefix(&self.a_backup, &format!("{}/", self.a_dir))
+                .await?;
+        }
+        removed += self
+            .session
+            .delete_prefix(&self.b_backup, &format!("{}/", self.b_dir))
+            .await?;
+        self.b_backup.delete(&state_key(&self.b_dir)).await?;
+        Ok(removed)
+    }
+}
+
 async fn run(
     req: &MigrateRequest,
     observer: &Arc<dyn CopyObserver>,
     phase_now: &mut &'static str,
 ) -> Result<MigrateReport, Error> {
-    let observer = Arc::clone(observer);
     let started = Instant::now();
-    let mut phases = Vec::new();
-
-    // Preflight: both Milvus, the collections on A, no clash on B.
     observer.step("preflight: connecting to both Milvus");
-    let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
-    let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
-    let sources = create::resolve(&a, &req.selectors).await?;
-    // The collections as resolved on A, for both create and restore.
-    let resolved: Vec<Selector> = sources
+    let plan = Plan::build(req).await?;
+
+    // Completed earlier, nothing left to clean: check B, touch nothing (not even the lease).
+    if !req.drop_existing
+        && let Some(done) = read_done(&plan.b_backup, &plan.b_dir).await?
+        && (done.cleaned || req.keep_backup)
+    {
+        return finished(&plan, &done, started).await;
+    }
+
+    observer.step(&format!("preflight: taking the lease of `{}`", plan.name));
+    let waiting = |held: &LeaseError| observer.step(&format!("waiting: {held}"));
+    let key = lease_key(&plan.b_dir);
+    let lease = tokio::select! {
+        l = Lease::acquire(
+            &plan.b_backup,
+            &key,
+            &plan.name,
+            &req.lease,
+            &waiting,
+        ) => l?,
+        () = req.context.cancel.cancelled() => return Err(Error::Cancelled),
+    };
+    // Losing the lease stops the run at its next step, fenced: it undoes nothing.
+    let context = RunContext {
+        shared_bytes: req.context.shared_bytes.clone(),
+        cancel: req.context.cancel.child_token(),
+        fenced: CancellationToken::new(),
+    };
+    let watch = {
+        let (lost, context) = (lease.lost(), context.clone());
+        tokio::spawn(async move {
+            lost.cancelled().await;
+            context.fenced.cancel();
+            context.cancel.cancel();
+        })
+    };
+    let result = run_held(req, &plan, observer, phase_now, &context, started).await;
+    watch.abort();
+    lease.check()?;
+    if let Err(e) = lease.release().await {
+        tracing::warn!("{e}");
+    }
+    result
+}
+
+/// Checks what a completed migration left on B.
+async fn finished(
+    plan: &Plan,
+    done: &DoneRecord,
+    started: Instant,
+) -> Result<MigrateReport, Error> {
+    let t = Instant::now();
+    let now = records::targets_now(&plan.b, done).await?;
+    let diff = differences(done, &now);
+    if !diff.is_empty() {
+        return Err(MigrateError::TargetsChanged {
+            name: plan.name.clone(),
+            completed_at: records::when(done),
+            differences: diff,
+        }
+        .into());
+    }
+    let collections = done
+        .collections
         .iter()
-        .map(|(db, c)| Selector::Collection {
-            db: db.clone(),
-            name: c.clone(),
+        .zip(&now)
+        .map(|(c, n)| {
+            let rows_b = match n {
+                TargetNow::Present { rows, .. } => *rows,
+                TargetNow::Missing => None,
+            };
+            MigratedCollection {
+                source: c.source.clone(),
+                target: c.target.clone(),
+                rows_a: c.verified.then_some(c.rows),
+                rows_b,
+                rows_imported: 0,
+                verified: c.verified && rows_b == Some(c.rows),
+            }
         })
         .collect();
-    let name = match &req.name {
-        Some(n) => n.clone(),
-        None => default_name(req, &sources),
-    };
-    layout::validate_backup_name(&name).map_err(RestoreError::BadRequest)?;
-    let session = Session::with_context(req.to.transfer(&req.overrides)?, req.context.clone());
-    let b_backup = session.open(&req.to.backup_storage)?;
-    let b_dir = layout::backup_dir(&req.to.backup_storage.root_path, &name);
-    let mut state = read_state(&b_backup, &b_dir).await?;
+    Ok(MigrateReport {
+        name: plan.name.clone(),
+        completed_earlier: Some(records::when(done)),
+        collections,
+        phases: vec![PhaseTime {
+            phase: "check".into(),
+            secs: t.elapsed().as_secs_f64(),
+            note: format!(
+                "completed at {}; the targets on B are unchanged: nothing to do",
+                records::when(done)
+            ),
+        }],
+        bytes_moved: 0,
+        duration_secs: started.elapsed().as_secs_f64(),
+        throughput_mib_s: 0.0,
+        create: None,
+        copy: None,
+        restore: None,
+    })
+}
+
+/// The migration under its lease.
+async fn run_held(
+    req: &MigrateRequest,
+    plan: &Plan,
+    observer: &Arc<dyn CopyObserver>,
+    phase_now: &mut &'static str,
+    context: &RunContext,
+    started: Instant,
+) -> Result<MigrateReport, Error> {
+    let observer = Arc::clone(observer);
+    let name = &plan.name;
+    // A run this one waited for may have completed it.
+    match read_done(&plan.b_backup, &plan.b_dir).await? {
+        Some(done) if !req.drop_existing => {
+            let report = finished(plan, &done, started).await?;
+            if !done.cleaned && !req.keep_backup {
+                *phase_now = "cleanup";
+                observer.step("cleanup: removing the backup copies an earlier run left");
+                plan.remove_copies().await?;
+                write_done(
+                    &plan.b_backup,
+                    &plan.b_dir,
+                    &DoneRecord {
+                        cleaned: true,
+                        ..done
+                    },
+                )
+                .await?;
+            }
+            return Ok(report);
+        }
+        // --drop-existing: migrate again.
+        Some(_) => plan.b_backup.delete(&done_key(&plan.b_dir)).await?,
+        None => {}
+    }
+
+    // No clash on B, except with this migration's own partial targets.
+    let mut state = read_state(&plan.b_backup, &plan.b_dir).await?;
+    let b = &plan.b;
     let b_dbs = b.list_databases().await?;
     let mut ours_to_redo = false;
-    for (db, coll) in &sources {
+    for (db, coll) in &plan.sources {
         let (tdb, tname) = req.naming.target(db, coll);
         let key = format!("{tdb}.{tname}");
         if b_dbs.contains(&tdb) && b.with_db(&tdb).has_collection(&tname).await? {
@@ -248,36 +465,37 @@ async fn run(
             }
         }
     }
+    let mut phases = Vec::new();
 
     // Phase 1: the backup on A (or, direct, in B's backup store).
-    req.context.check()?;
+    context.check()?;
     *phase_now = "create";
     let t = Instant::now();
-    let mut source_profile = req.from.clone();
-    if req.direct {
-        source_profile.backup_storage = req.to.backup_storage.clone();
-    }
-    let a_backup = session.open(&source_profile.backup_storage)?;
-    let a_dir = layout::backup_dir(&source_profile.backup_storage.root_path, &name);
-    let complete = session.backup_complete(&a_backup, &a_dir).await?;
+    let complete = plan
+        .session
+        .backup_complete(&plan.a_backup, &plan.a_dir)
+        .await?;
     let create_report = if complete {
         observer.step(&format!("create: reusing the complete backup `{name}`"));
         phases.push(PhaseTime {
             phase: "create".into(),
             secs: t.elapsed().as_secs_f64(),
-            note: format!("reused the complete backup in {}", a_backup.name()),
+            note: format!("reused the complete backup in {}", plan.a_backup.name()),
         });
         None
     } else {
-        observer.step(&format!("create: backing up on A into {}", a_backup.name()));
+        observer.step(&format!(
+            "create: backing up on A into {}",
+            plan.a_backup.name()
+        ));
         let r = create::create(
             CreateRequest {
-                profile: source_profile.clone(),
+                profile: plan.source_profile.clone(),
                 name: name.clone(),
-                selectors: resolved.clone(),
+                selectors: plan.resolved.clone(),
                 overrides: req.overrides.clone(),
                 state_dir: req.state_dir.clone(),
-                context: req.context.clone(),
+                context: context.clone(),
             },
             Arc::clone(&observer),
         )
@@ -294,11 +512,10 @@ async fn run(
     };
 
     // Phase 2: A's backup store -> B's backup store.
-    req.context.check()?;
+    context.check()?;
     *phase_now = "copy";
     let t = Instant::now();
-    let same_place = a_backup.same_bucket_as(&b_backup) && a_dir == b_dir;
-    let copy_report = if same_place {
+    let copy_report = if plan.same_place() {
         phases.push(PhaseTime {
             phase: "copy".into(),
             secs: 0.0,
@@ -306,16 +523,20 @@ async fn run(
         });
         None
     } else {
-        observer.step(&format!("copy: {} -> {}", a_backup.name(), b_backup.name()));
+        observer.step(&format!(
+            "copy: {} -> {}",
+            plan.a_backup.name(),
+            plan.b_backup.name()
+        ));
         let r = transfer::copy(
             CopyRequest {
-                from: source_profile.clone(),
+                from: plan.source_profile.clone(),
                 to: req.to.clone(),
                 target: CopyTarget::Backup(name.clone()),
                 overrides: req.overrides.clone(),
                 overwrite: false,
                 state_dir: req.state_dir.clone(),
-                context: req.context.clone(),
+                context: context.clone(),
             },
             Arc::clone(&observer),
         )
@@ -341,24 +562,24 @@ async fn run(
     };
 
     // Phase 3: restore on B, recording which targets this migration is restoring.
-    req.context.check()?;
+    context.check()?;
     *phase_now = "restore";
     let t = Instant::now();
-    for (db, coll) in &sources {
+    for (db, coll) in &plan.sources {
         let (tdb, tname) = req.naming.target(db, coll);
         let key = format!("{tdb}.{tname}");
         if !state.restoring.contains(&key) {
             state.restoring.push(key);
         }
     }
-    write_state(&b_backup, &b_dir, &state).await?;
+    write_state(&plan.b_backup, &plan.b_dir, &state).await?;
     observer.step("restore: creating the collections on B and importing");
     let restored = restore::restore(
         RestoreRequest {
             profile: req.to.clone(),
             backup_storage: req.to.backup_storage.clone(),
             name: name.clone(),
-            selectors: resolved,
+            selectors: plan.resolved.clone(),
             naming: req.naming.clone(),
             drop_existing: req.drop_existing || ours_to_redo,
             rebuild_index: req.rebuild_index,
@@ -366,7 +587,7 @@ async fn run(
             keep_partial: req.keep_partial,
             overrides: req.overrides.clone(),
             state_dir: req.state_dir.clone(),
-            context: req.context.clone(),
+            context: context.clone(),
         },
         Arc::clone(&observer),
     )
@@ -389,11 +610,38 @@ async fn run(
         ),
     });
 
-    // Phase 4: the intermediate copies.
-    req.context.check()?;
+    // The completion record, before the cleanup: a rerun after a kill from here on checks B
+    // and finishes the cleanup instead of migrating again.
+    context.check()?;
     *phase_now = "cleanup";
+    let mut done = DoneRecord {
+        name: name.clone(),
+        completed_at: unix_now(),
+        from: format!("{}:{}", req.from.milvus.address, req.from.milvus.port),
+        to: format!("{}:{}", req.to.milvus.address, req.to.milvus.port),
+        collections: Vec::with_capacity(restored.collections.len()),
+        cleaned: false,
+    };
+    for c in &restored.collections {
+        let collection_id = b
+            .with_db(&c.db_name)
+            .describe_collection(&c.collection_name)
+            .await?
+            .collection_id;
+        done.collections.push(DoneCollection {
+            source: format!("{}.{}", c.source_db, c.source_collection),
+            target: format!("{}.{}", c.db_name, c.collection_name),
+            collection_id,
+            rows: c.rows.unwrap_or(c.rows_imported),
+            verified: c.verified,
+        });
+    }
+    write_done(&plan.b_backup, &plan.b_dir, &done).await?;
+
+    // Phase 4: the intermediate copies.
     let t = Instant::now();
     if req.keep_backup {
+        plan.b_backup.delete(&state_key(&plan.b_dir)).await?;
         phases.push(PhaseTime {
             phase: "cleanup".into(),
             secs: 0.0,
@@ -401,17 +649,9 @@ async fn run(
         });
     } else {
         observer.step("cleanup: removing the intermediate backup copies");
-        // The state file last: it must outlive every other trace of this run.
-        let mut removed = 0;
-        if !same_place {
-            removed += session
-                .delete_prefix(&a_backup, &format!("{a_dir}/"))
-                .await?;
-        }
-        removed += session
-            .delete_prefix(&b_backup, &format!("{b_dir}/"))
-            .await?;
-        b_backup.delete(&state_key(&b_dir)).await?;
+        let removed = plan.remove_copies().await?;
+        done.cleaned = true;
+        write_done(&plan.b_backup, &plan.b_dir, &done).await?;
         phases.push(PhaseTime {
             phase: "cleanup".into(),
             secs: t.elapsed().as_secs_f64(),
@@ -436,7 +676,8 @@ async fn run(
         + restored.bytes_staged;
     let duration = started.elapsed().as_secs_f64();
     Ok(MigrateReport {
-        name,
+        name: name.clone(),
+        completed_earlier: None,
         collections,
         phases,
         bytes_moved,
@@ -444,7 +685,7 @@ async fn run(
         throughput_mib_s: bytes_moved as f64 / 1048576.0 / duration.max(1e-9),
         create: create_report,
         copy: copy_report,
-        restore: restored,
+        restore: Some(restored),
     })
 }
 
