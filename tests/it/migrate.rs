@@ -504,3 +504,48 @@ fn a_migration_runs_once_at_a_time_and_a_rerun_after_success_changes_nothing() {
     assert_verified(&again, expected);
     assert!(again["completed_earlier"].is_null(), "{again}");
 }
+
+/// Issue 16: a run killed on another machine (a pod on a lost node) leaves its lease; the same
+/// migration is refused while the lease is fresh, and taken over once it has not been renewed
+/// for its ttl, then completes.
+#[test]
+fn a_lease_left_by_a_run_on_another_host_is_taken_over_once_expired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("mg_takeover");
+    let expected = seed_full(Path::new(a), &coll, "2000");
+    let name = unique("mg_takeover_run");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // As the other run wrote it: renewed 2 s ago, ttl 8 s.
+    let lease = serde_json::json!({
+        "job": name, "owner": "0123456789abcdef0123456789abcdef", "host": "node-7",
+        "pid": 4242, "boot_id": "", "pid_start": 0,
+        "started_at": now - 600, "renewed_at": now - 2, "ttl_secs": 8,
+    });
+    let key = Stack::get()
+        .store_b
+        .object_path(&format!("backup/{name}.migrate-lease.json"));
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    std::fs::write(&key, serde_json::to_vec(&lease).unwrap()).unwrap();
+
+    let args = [
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "-n", &name,
+    ];
+    let out = crate::milvus::run(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("running on host node-7 (pid 4242)"), "{err}");
+
+    let started = std::time::Instant::now();
+    let mut waiting: Vec<&str> = args.to_vec();
+    waiting.extend(["--wait", "--json"]);
+    let report = run_json(&waiting);
+    assert_verified(&report, expected);
+    // Taken over no sooner than the ttl after the last renewal.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(5));
+    assert!(!key.exists(), "the lease is released at the end");
+}
