@@ -326,6 +326,7 @@ pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<C
         ledger: None,
         allow_server_side,
         objects: None,
+        in_order: false,
     };
     if let Some(dir) = &req.state_dir {
         job.ledger = Some(copy::ledger_path(dir, &job));

@@ -166,6 +166,9 @@ pub struct CopyJob {
     /// where the destination layout differs from the source's (a backup's group directories).
     /// `src_prefix` then only names the copy (ledger path, report).
     pub objects: Option<Vec<(String, ObjectInfo)>>,
+    /// Copy in the order of `objects` (see [`CopyPlan::order_as_listed`]) instead of largest
+    /// first.
+    pub in_order: bool,
 }
 
 impl CopyJob {
@@ -182,6 +185,7 @@ impl CopyJob {
             ledger: None,
             allow_server_side: true,
             objects: None,
+            in_order: false,
         }
     }
 }
@@ -375,7 +379,10 @@ pub async fn run(
     fill_missing_etags(&job, &cfg, &mut src_rel, &mut dst_rel, &state).await?;
     let last_keys = job.last.clone();
     let last: Vec<&str> = last_keys.iter().map(String::as_str).collect();
-    let plan = CopyPlan::build(&src_rel, &dst_rel, &state, &last);
+    let mut plan = CopyPlan::build(&src_rel, &dst_rel, &state, &last);
+    if job.in_order {
+        plan.order_as_listed(&src_rel, &last);
+    }
     if let Some(first) = plan.conflicts.first()
         && !job.overwrite
     {
@@ -402,6 +409,13 @@ pub async fn run(
         }
     }
     observer.planned(&summary);
+    for item in plan
+        .items
+        .iter()
+        .filter(|i| matches!(i.action, Action::Skip))
+    {
+        observer.object_skipped(&item.rel, item.size);
+    }
 
     let memory_kib = u32::try_from(cfg.max_buffer_memory.div_ceil(1024)).unwrap_or(u32::MAX);
     let ctx = Arc::new(Ctx {

@@ -119,6 +119,28 @@ impl CopyPlan {
     }
 }
 
+impl CopyPlan {
+    /// Reorders the items as `src` lists them, `last` still at the end: for a consumer that
+    /// uses groups of objects as they arrive (a restore importing each segment once its
+    /// binlogs are staged), whole groups early matter more than overlapping large objects.
+    pub fn order_as_listed(&mut self, src: &[(String, ObjectInfo)], last: &[&str]) {
+        let position: HashMap<&str, usize> = src
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.as_str(), i))
+            .collect();
+        self.items.sort_by_key(|item| {
+            (
+                last.contains(&item.rel.as_str()),
+                position
+                    .get(item.rel.as_str())
+                    .copied()
+                    .unwrap_or(usize::MAX),
+            )
+        });
+    }
+}
+
 /// Whether the destination object `d` already is the source object `s`: `Ok(true)` identical,
 /// `Ok(false)` unknown (copy again), `Err` provably different.
 fn compare(
@@ -231,6 +253,29 @@ mod tests {
         let changed = vec![obj("big", 100, M2)];
         let plan = CopyPlan::build(&changed, &[], &ledger, &[]);
         assert_eq!(plan.items[0].action, Action::Copy);
+    }
+
+    #[test]
+    fn listed_order_kept_on_request_with_meta_last() {
+        let src = vec![
+            obj("meta/backup_meta.json", 10, "m"),
+            obj("seg1/small", 1, "a"),
+            obj("seg1/large", 1000, "b"),
+            obj("seg2/large", 900, "c"),
+        ];
+        let last = ["meta/backup_meta.json"];
+        let mut plan = CopyPlan::build(&src, &[], &LedgerState::default(), &last);
+        plan.order_as_listed(&src, &last);
+        let order: Vec<_> = plan.items.iter().map(|i| i.rel.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "seg1/small",
+                "seg1/large",
+                "seg2/large",
+                "meta/backup_meta.json"
+            ]
+        );
     }
 
     #[test]

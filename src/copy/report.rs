@@ -13,6 +13,9 @@ pub trait CopyObserver: Send + Sync {
     fn bytes(&self, _bytes: u64) {}
     /// An object is finished (copied, or resumed and completed).
     fn object_done(&self, _rel: &str, _size: u64) {}
+    /// An object was already complete at the destination and is skipped (told once the plan
+    /// is known, after [`CopyObserver::planned`]; counted there, not in `object_done`).
+    fn object_skipped(&self, _rel: &str, _size: u64) {}
     /// An operation failed and will be retried.
     fn retry(&self, _rel: &str, _what: &str, _attempt: u32, _error: &StorageError) {}
     /// An object failed for good.

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::Serialize;
 
 use crate::backup::{
@@ -27,6 +26,8 @@ use crate::milvus::proto::{common, milvus as pb};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, convert};
 use crate::storage::{ObjectInfo, StorageErrorKind, Store, layout};
 use crate::transfer::{MissingBackup, RunContext, Session, missing_backup};
+
+mod pipeline;
 
 /// Errors of `restore` that are not errors of a store, of Milvus or of the meta format.
 #[derive(Debug, thiserror::Error)]
@@ -518,7 +519,13 @@ pub(crate) fn temp_prefix(backup: &str, db: &str, collection: &str) -> String {
 }
 
 /// One import job: a segment (or, in the old layout, a partition directory).
+#[derive(Debug, Clone)]
 struct ImportUnit {
+    /// Binlogs it imports, keys relative to the backup directory (what staging must deliver
+    /// before it can start).
+    objects: Vec<String>,
+    /// Delete-only (L0): runs after every data unit.
+    l0: bool,
     partition: String,
     /// Insert-log directory and delta-log directory ("" when there are no delta logs).
     files: Vec<String>,
@@ -627,19 +634,29 @@ impl Ctx<'_> {
         let src = t.source;
         self.create_collection(c, t).await?;
 
-        // Stage the binlogs into the target bucket unless the backup is already there.
-        let stage_started = Instant::now();
-        let (import_root, staged) = if self.in_place {
-            (self.backup_dir.to_string(), None)
+        // Stage the binlogs into the target bucket unless the backup is already there; each
+        // segment's import starts once its binlogs are staged.
+        let root = if self.in_place { self.backup_dir } else { temp };
+        let units = self.import_units(t, root)?;
+        let started = Instant::now();
+        let (staged, stage_secs, rows_imported) = if self.in_place {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let _ = tx.send(pipeline::Arrival::All);
+            (None, 0.0, self.import_all(c, t, &units, rx).await?)
         } else {
-            let report = self.stage(t, temp).await?;
-            (temp.to_string(), Some(report))
+            let groups: Vec<Vec<String>> = units.iter().map(|u| u.objects.clone()).collect();
+            let (arrivals, rx) = pipeline::Arrivals::new(Arc::clone(self.observer), &groups);
+            let stage = async {
+                let observer: Arc<dyn CopyObserver> = arrivals.clone();
+                let report = self.stage(t, temp, observer).await?;
+                arrivals.all_staged();
+                Ok::<_, Error>((report, started.elapsed().as_secs_f64()))
+            };
+            let ((report, stage_secs), rows) =
+                tokio::try_join!(stage, self.import_all(c, t, &units, rx))?;
+            (Some(report), stage_secs, rows)
         };
-        let stage_secs = stage_started.elapsed().as_secs_f64();
-
-        let import_started = Instant::now();
-        let rows_imported = self.import_all(c, t, &import_root).await?;
-        let import_secs = import_started.elapsed().as_secs_f64();
+        let import_secs = started.elapsed().as_secs_f64();
 
         let il_started = Instant::now();
         if self.req.rebuild_index {
@@ -749,17 +766,38 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Copies the collection's binlogs into the target bucket under `temp/`.
-    async fn stage(&self, t: &Task<'_>, temp: &str) -> Result<CopyReport, Error> {
+    /// A binlog's key relative to the backup directory.
+    fn rel_key(&self, backup_key: &str) -> String {
+        backup_key
+            .strip_prefix(self.backup_dir)
+            .and_then(|k| k.strip_prefix('/'))
+            .unwrap_or(backup_key)
+            .to_string()
+    }
+
+    /// Relative keys of a segment's binlogs.
+    fn segment_rel_keys(&self, seg: &SegmentBackupInfo) -> Result<Vec<String>, Error> {
+        Ok(backup::segment_objects(self.backup_dir, seg)?
+            .iter()
+            .map(|o| self.rel_key(&o.backup_key))
+            .collect())
+    }
+
+    /// Copies the collection's binlogs into the target bucket under `temp/`, segment by
+    /// segment in import order, telling `observer` of each object.
+    async fn stage(
+        &self,
+        t: &Task<'_>,
+        temp: &str,
+        observer: Arc<dyn CopyObserver>,
+    ) -> Result<CopyReport, Error> {
         let mut objects = Vec::new();
-        let prefix = format!("{}/", self.backup_dir);
-        for seg in t.source.segments() {
+        let mut segments: Vec<&SegmentBackupInfo> = t.source.segments().collect();
+        // Data before delete-only segments, as they are imported.
+        segments.sort_by_key(|s| s.is_l0);
+        for seg in segments {
             for o in backup::segment_objects(self.backup_dir, seg)? {
-                let rel = o
-                    .backup_key
-                    .strip_prefix(&prefix)
-                    .unwrap_or(&o.backup_key)
-                    .to_string();
+                let rel = self.rel_key(&o.backup_key);
                 let etag = self
                     .ours
                     .and_then(|m| m.objects.get(&rel))
@@ -789,6 +827,7 @@ impl Ctx<'_> {
         job.allow_server_side = self.allow_server_side;
         job.overwrite = true;
         job.objects = Some(objects);
+        job.in_order = true;
         if let Some(dir) = &self.req.state_dir {
             job.ledger = Some(copy::ledger_path(dir, &job));
         }
@@ -796,7 +835,7 @@ impl Ctx<'_> {
             job,
             self.session.copy_config(),
             self.session.limits(),
-            Arc::clone(self.observer),
+            observer,
         )
         .await?;
         if let Some(f) = report.failures.first() {
@@ -816,8 +855,10 @@ impl Ctx<'_> {
         Ok(report)
     }
 
-    /// Imports every segment; returns the rows the jobs reported.
-    async fn import_all(&self, c: &MilvusClient, t: &Task<'_>, root: &str) -> Result<u64, Error> {
+    /// The import jobs of a collection whose binlogs are under `root`: one per data segment
+    /// (one per partition in the old layout without group directories), then one per
+    /// delete-only (L0) segment.
+    fn import_units(&self, t: &Task<'_>, root: &str) -> Result<Vec<ImportUnit>, Error> {
         let version = self.client.version().clone();
         let mut units: Vec<ImportUnit> = Vec::new();
         for p in &t.source.partition_backups {
@@ -841,7 +882,13 @@ impl Ctx<'_> {
                     t.source.collection_id,
                     p.partition_id,
                 );
+                let mut objects = Vec::new();
+                for seg in &data {
+                    objects.extend(self.segment_rel_keys(seg)?);
+                }
                 units.push(ImportUnit {
+                    objects,
+                    l0: false,
                     partition: p.partition_name.clone(),
                     files: vec![insert, delta],
                     options: options.clone(),
@@ -862,6 +909,8 @@ impl Ctx<'_> {
                     opts.push(("storage_version".into(), s.storage_version.to_string()));
                 }
                 units.push(ImportUnit {
+                    objects: self.segment_rel_keys(s)?,
+                    l0: false,
                     partition: p.partition_name.clone(),
                     files: vec![loc.insert_import_dir(root), delta],
                     options: opts,
@@ -881,6 +930,8 @@ impl Ctx<'_> {
                 .map(|p| p.partition_name.clone())
                 .unwrap_or_default();
             units.push(ImportUnit {
+                objects: self.segment_rel_keys(s)?,
+                l0: true,
                 partition,
                 files: vec![loc.l0_import_dir(root)],
                 options: vec![
@@ -891,22 +942,32 @@ impl Ctx<'_> {
                 expected: 0,
             });
         }
-        let total = units.len();
+        Ok(units)
+    }
+
+    /// Imports every unit once `arrivals` says it is staged (see [`pipeline`]); returns the
+    /// rows the jobs reported.
+    async fn import_all(
+        &self,
+        c: &MilvusClient,
+        t: &Task<'_>,
+        units: &[ImportUnit],
+        arrivals: tokio::sync::mpsc::UnboundedReceiver<pipeline::Arrival>,
+    ) -> Result<u64, Error> {
         let parallel = self.req.profile.parallelism.import_jobs.clamp(1, 16);
         self.observer.step(&format!(
-            "importing {total} segment(s) into `{}.{}`",
-            t.db, t.name
+            "importing {} segment(s) into `{}.{}` as they are staged",
+            units.len(),
+            t.db,
+            t.name
         ));
-        let mut rows = 0u64;
-        let mut results = futures::stream::iter(units)
-            .map(|unit| async move { self.import_one(c, t, unit).await })
-            .buffered(parallel);
-        while let Some(r) = results.next().await {
-            let n = r?;
+        let l0: Vec<bool> = units.iter().map(|u| u.l0).collect();
+        pipeline::import_as_staged(&l0, parallel, arrivals, |i| async move {
+            let n = self.import_one(c, t, units[i].clone()).await?;
             self.observer.rows(n);
-            rows += n;
-        }
-        Ok(rows)
+            Ok(n)
+        })
+        .await
     }
 
     async fn import_one(
@@ -921,6 +982,7 @@ impl Ctx<'_> {
             options,
             segment,
             expected,
+            ..
         } = unit;
         let task = c
             .import(&t.name, &partition, files, options)
