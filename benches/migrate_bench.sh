@@ -131,7 +131,7 @@ print(f"{'phase':28} {'separate steps':>15} {'migrate':>10}")
 print(f"{'create on A (flush+copy)':28} {create['duration_secs']:15.1f} {phase['create']:10.1f}")
 print(f"{'copy A -> B':28} {rcl['secs']:15.1f} {phase['copy']:10.1f}   (rclone vs milvus-migrate)")
 print(f"{'restore on B':28} {restore['duration_secs']:15.1f} {phase['restore']:10.1f}")
-print(f"{'  of which import':28} {rc['import_secs']:15.1f} {import_s:10.1f}")
+print(f"{'  of which stage + import':28} {rc['import_secs']:15.1f} {import_s:10.1f}")
 print(f"{'  of which index + load':28} {rc['index_load_secs']:15.1f} {index_load:10.1f}")
 sep_total = create['duration_secs'] + rcl['secs'] + restore['duration_secs']
 print(f"{'total':28} {sep_total:15.1f} {total:10.1f}")
@@ -139,7 +139,7 @@ print(f"copy throughput: milvus-migrate {mb / max(copy, 1e-9):.0f} MiB/s, rclone
 print(f"share of the migration spent waiting on Milvus's import: {100 * import_s / total:.0f}%")
 floor = flush + import_s + copy_create + copy
 ours = total - index_load
-print(f"target: total without B's index+load {ours:.1f}s <= 1.10 x (flush {flush:.1f} + import "
+print(f"target: total without B's index+load {ours:.1f}s <= 1.10 x (flush {flush:.1f} + stage+import "
       f"{import_s:.1f} + copies {copy_create + copy:.1f} = {floor:.1f}s): "
       f"{'met' if ours <= 1.10 * floor else 'NOT met'} ({ours / floor:.2f}x)")
 print(f"verified: rows on A {mr['expected_rows']}, rows on B {mr['rows']}, {'yes' if mr['verified'] else 'NO'}")

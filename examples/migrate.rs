@@ -44,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         overrides: TransferOptions::default(),
         state_dir: None,
         keep_partial: false,
+        sequential: false,
         lease: LeaseOptions::default(),
         context: RunContext::default(),
     };

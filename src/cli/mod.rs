@@ -142,6 +142,10 @@ pub struct MigrateArgs {
     /// another run may take the migration over. The lease is renewed every third of it.
     #[arg(long, value_name = "SECS", default_value_t = milvus_migrate::lease::DEFAULT_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(3..=86_400))]
     pub lease_ttl: u64,
+    /// Stage every binlog on B before the first import, instead of importing each segment as
+    /// soon as it is staged (for comparison: the result is the same, only slower).
+    #[arg(long)]
+    pub sequential: bool,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
@@ -249,6 +253,10 @@ pub struct RestoreArgs {
     /// Keep a partially restored collection when the restore fails.
     #[arg(long)]
     pub keep_partial: bool,
+    /// Stage every binlog before the first import, instead of importing each segment as soon
+    /// as it is staged (for comparison: the result is the same, only slower).
+    #[arg(long)]
+    pub sequential: bool,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
@@ -461,6 +469,7 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
             keep_partial: args.what.keep_partial,
+            sequential: args.sequential,
             lease: LeaseOptions {
                 ttl: std::time::Duration::from_secs(args.lease_ttl),
                 wait: args.wait,
@@ -540,6 +549,7 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
             rebuild_index: args.rebuild_index,
             load: args.load,
             keep_partial: args.keep_partial,
+            sequential: args.sequential,
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
             context: RunContext::default(),
@@ -574,7 +584,7 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
             c.source_db, c.source_collection, c.db_name, c.collection_name, c.segments
         );
         println!(
-            "    stage {:.1}s ({} objects), import {:.1}s, index+load {:.1}s",
+            "    stage {:.1}s ({} objects), stage+import {:.1}s, index+load {:.1}s",
             c.stage_secs, c.staged_objects, c.import_secs, c.index_load_secs
         );
     }

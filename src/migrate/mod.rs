@@ -125,6 +125,8 @@ pub struct MigrateRequest {
     pub state_dir: Option<PathBuf>,
     /// On failure or cancel, keep a partially restored collection on B.
     pub keep_partial: bool,
+    /// Stage every binlog on B before the first import (see [`RestoreRequest::sequential`]).
+    pub sequential: bool,
     /// The migration's lease: its ttl, and whether to wait for another run holding it.
     pub lease: LeaseOptions,
     /// Shared limit and cancel signal.
@@ -585,6 +587,7 @@ async fn run_held(
             rebuild_index: req.rebuild_index,
             load: req.load,
             keep_partial: req.keep_partial,
+            sequential: req.sequential,
             overrides: req.overrides.clone(),
             state_dir: req.state_dir.clone(),
             context: context.clone(),
@@ -596,7 +599,7 @@ async fn run_held(
         phase: "restore".into(),
         secs: t.elapsed().as_secs_f64(),
         note: format!(
-            "import {:.1}s, index+load {:.1}s",
+            "stage+import {:.1}s, index+load {:.1}s",
             restored
                 .collections
                 .iter()

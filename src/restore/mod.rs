@@ -3,7 +3,8 @@
 //! Owns the flow: read the backup's meta, map names (`--suffix`, `--rename`), check the targets
 //! before anything is written, create each collection with the source's field IDs, stage the
 //! binlogs into the target Milvus's own bucket when the backup lives elsewhere, import them in
-//! backup mode segment by segment, optionally rebuild indexes and load, and verify row counts.
+//! backup mode segment by segment (each as soon as it is staged: [`pipeline`]), optionally
+//! rebuild indexes and load, and verify row counts.
 //! On failure the partial collection is dropped (unless asked to keep it) and staged files are
 //! removed, so a rerun starts clean. Does not own the copier, the meta format or the client.
 
@@ -185,6 +186,9 @@ pub struct RestoreRequest {
     pub load: bool,
     /// Keep a partially restored collection on failure.
     pub keep_partial: bool,
+    /// Stage every binlog before the first import instead of importing each segment as soon
+    /// as it is staged (for comparison; the result is the same).
+    pub sequential: bool,
     /// Copier settings over the profile's.
     pub overrides: TransferOptions,
     /// Where the copy ledger lives.
@@ -218,9 +222,10 @@ pub struct RestoredCollection {
     pub verified: bool,
     /// Binlogs staged into the target bucket (0 when imported in place).
     pub staged_objects: u64,
-    /// Seconds in staging copies.
+    /// Seconds from the start of staging to its end.
     pub stage_secs: f64,
-    /// Seconds waiting for Milvus's import.
+    /// Seconds from the start of staging to the end of the last import (imports start while
+    /// staging goes on, so this includes `stage_secs`).
     pub import_secs: f64,
     /// Seconds building indexes and loading.
     pub index_load_secs: f64,
@@ -639,10 +644,18 @@ impl Ctx<'_> {
         let root = if self.in_place { self.backup_dir } else { temp };
         let units = self.import_units(t, root)?;
         let started = Instant::now();
-        let (staged, stage_secs, rows_imported) = if self.in_place {
+        let all_there = || {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let _ = tx.send(pipeline::Arrival::All);
-            (None, 0.0, self.import_all(c, t, &units, rx).await?)
+            rx
+        };
+        let (staged, stage_secs, rows_imported) = if self.in_place {
+            (None, 0.0, self.import_all(c, t, &units, all_there()).await?)
+        } else if self.req.sequential {
+            let report = self.stage(t, temp, Arc::clone(self.observer)).await?;
+            let stage_secs = started.elapsed().as_secs_f64();
+            let rows = self.import_all(c, t, &units, all_there()).await?;
+            (Some(report), stage_secs, rows)
         } else {
             let groups: Vec<Vec<String>> = units.iter().map(|u| u.objects.clone()).collect();
             let (arrivals, rx) = pipeline::Arrivals::new(Arc::clone(self.observer), &groups);
