@@ -997,6 +997,7 @@ impl Ctx<'_> {
             expected,
             ..
         } = unit;
+        tracing::debug!(db = %t.db, collection = %t.name, ?segment, %partition, "import starts");
         let task = c
             .import(&t.name, &partition, files, options)
             .await
