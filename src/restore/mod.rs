@@ -518,7 +518,7 @@ pub(crate) async fn wait_for_imports(
 }
 
 /// Where a restore of `backup` into `db.collection` stages binlogs in the target bucket.
-pub(crate) fn temp_prefix(backup: &str, db: &str, collection: &str) -> String {
+pub fn temp_prefix(backup: &str, db: &str, collection: &str) -> String {
     let hex = crate::copy::checksum::md5_hex_of(format!("{backup}\n{db}\n{collection}").as_bytes());
     format!("restore-temp-{}", &hex[..12])
 }

@@ -549,3 +549,106 @@ fn a_lease_left_by_a_run_on_another_host_is_taken_over_once_expired() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(5));
     assert!(!key.exists(), "the lease is released at the end");
 }
+
+/// Issue 16: `kill -9` at random moments (seeded) of a migration whose binlogs are staged on B
+/// (B's backups in a bucket of their own), then the same command: every run ends verified,
+/// and nothing is left in either store but the completion record.
+#[test]
+fn killed_at_random_moments_every_rerun_ends_verified_with_nothing_left() {
+    use rand::{Rng, SeedableRng};
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = Stack::get();
+    let backups = "bucket-b-backups";
+    std::fs::create_dir_all(stack.store_b.data_dir.join(backups)).unwrap();
+    let a = stack.profile(
+        crate::support::milvus::Side::A,
+        tmp.path(),
+        "a.yaml",
+        &stack.store_a.bucket,
+        "backup",
+        "",
+    );
+    let b = stack.profile(
+        crate::support::milvus::Side::B,
+        tmp.path(),
+        "b.yaml",
+        backups,
+        "backup",
+        "",
+    );
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let state = tmp.path().join("state");
+    let state = state.to_str().unwrap();
+    let coll = unique("mg_rkill");
+    let expected = seed_full(Path::new(a), &coll, "6000");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(16);
+    for round in 0..4 {
+        let suffix = format!("_k{round}");
+        let args = [
+            "migrate",
+            "--from",
+            a,
+            "--to",
+            b,
+            "-c",
+            &coll,
+            "--suffix",
+            &suffix,
+            "--bwlimit",
+            "2MiB/s",
+            "--state-dir",
+            state,
+        ];
+        let delay = std::time::Duration::from_millis(rng.random_range(300..12_000));
+        let log = tmp.path().join(format!("killed_{round}.log"));
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_remove("AWS_CA_BUNDLE")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        child.wait().unwrap();
+        let seen = std::fs::read_to_string(&log).unwrap_or_default();
+        let last_step = seen.lines().last().unwrap_or("(nothing yet)").to_string();
+        eprintln!("round {round}: killed after {delay:?}, at: {last_step}");
+
+        let mut again: Vec<&str> = args.to_vec();
+        again.push("--json");
+        let report = run_json(&again);
+        assert_verified(&report, expected);
+        let name = report["name"].as_str().unwrap();
+        let target = format!("{coll}{suffix}");
+        let context = format!("round {round}, killed after {delay:?} at `{last_step}`: {report}");
+        assert_eq!(
+            files_under(&stack.store_a.object_path(&format!("backup/{name}"))),
+            0,
+            "{context}"
+        );
+        let b_backups = stack.store_b.data_dir.join(backups).join("backup");
+        assert_eq!(files_under(&b_backups.join(name)), 0, "{context}");
+        for record in ["lease", "state"] {
+            assert!(
+                !b_backups
+                    .join(format!("{name}.migrate-{record}.json"))
+                    .exists(),
+                "{record} left: {context}"
+            );
+        }
+        assert!(
+            b_backups
+                .join(format!("{name}.migrate-done.json"))
+                .is_file(),
+            "{context}"
+        );
+        let staged = milvus_migrate::restore::temp_prefix(name, "default", &target);
+        assert_eq!(
+            files_under(&stack.store_b.bucket_dir().join(staged)),
+            0,
+            "{context}"
+        );
+    }
+}
