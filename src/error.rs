@@ -5,12 +5,13 @@
 
 use crate::backup::BackupError;
 use crate::config::ConfigError;
-use crate::copy::{CopyError, Retryable};
+use crate::copy::CopyError;
 use crate::create::CreateError;
 use crate::lease::LeaseError;
 use crate::migrate::{MigrateError, PhaseError};
 use crate::milvus::MilvusError;
 use crate::restore::RestoreError;
+use crate::retry::Retryable;
 use crate::seed::SeedError;
 use crate::storage::StorageError;
 use crate::transfer::TransferError;

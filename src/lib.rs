@@ -7,6 +7,7 @@
 //! - [`storage`]: object stores opened from a profile (local, S3 family, GCS, Azure), the HTTP
 //!   gate every request passes, typed storage errors, backup key layout.
 //! - [`throttle`]: the process-wide byte-rate and request-rate limiters.
+//! - [`retry`]: backoff and the retry loop, used by the copier and the Milvus client.
 //! - [`copy`]: the pipelined streaming copier with ledger-based resume and MD5 verification.
 //! - [`transfer`]: the `copy` operation on profiles: which buckets and prefixes, preflight checks.
 //! - [`backup`]: the milvus-backup format: meta JSON types, the five meta files, key layout.
@@ -33,6 +34,7 @@ pub mod lease;
 pub mod migrate;
 pub mod milvus;
 pub mod restore;
+pub mod retry;
 pub mod seed;
 pub mod storage;
 pub mod throttle;

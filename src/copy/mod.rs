@@ -34,7 +34,6 @@ pub mod ledger;
 mod pipeline;
 pub mod plan;
 pub mod report;
-pub mod retry;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,12 +43,12 @@ use std::time::Instant;
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 
+pub use crate::retry::{RetryPolicy, Retryable};
 use crate::storage::{HttpGate, ObjectInfo, StorageError, StorageErrorKind, Store};
 use crate::throttle::ByteLimiter;
 pub use ledger::Ledger;
 pub use plan::{Action, CopyPlan};
 pub use report::{CopyObserver, CopyReport, NoProgress, ObjectFailure, PlanSummary};
-pub use retry::{RetryPolicy, Retryable};
 
 /// Validated copier settings.
 #[derive(Debug, Clone)]

@@ -20,10 +20,10 @@ use super::api::migration_daemon_server::MigrationDaemon;
 use super::jobs::{self, Manager, state_from_proto, to_proto};
 use super::state::{CopySpec, JobSpec, MigrateSpec, ProfileSource};
 use crate::config::{self, Profile, TransferOptions};
-use crate::copy::Retryable;
 use crate::create::{self, Selector};
 use crate::error::Error;
 use crate::milvus::{ClientOptions, MilvusClient};
+use crate::retry::Retryable;
 use crate::storage::layout;
 use crate::transfer::{self, RunContext};
 

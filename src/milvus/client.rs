@@ -19,7 +19,7 @@ use super::MilvusError;
 use super::proto::{common, milvus as pb, schema};
 use super::version::ServerVersion;
 use crate::config::{MilvusConfig, TlsMode};
-use crate::copy::RetryPolicy;
+use crate::retry::RetryPolicy;
 
 type Svc = pb::milvus_service_client::MilvusServiceClient<InterceptedService<Channel, Headers>>;
 

@@ -3,7 +3,7 @@
 //! Retryable vs fatal is decided here from the gRPC code and Milvus's own status code (rate
 //! limited, not ready, unavailable), never from message text.
 
-use crate::copy::Retryable;
+use crate::retry::Retryable;
 
 /// Milvus status codes (`common.Status.code`, `merr`) the tool acts on. Some 2.3 builds OR a
 /// retriable flag `1 << 16` into the code: compare `code & 0xFFFF`.

@@ -566,7 +566,7 @@ impl Ctx<'_> {
     ) -> impl Fn(MilvusError) -> Error {
         let (db, name) = (t.db.clone(), t.name.clone());
         move |e: MilvusError| {
-            use crate::copy::Retryable;
+            use crate::retry::Retryable;
             RestoreError::Step {
                 db: db.clone(),
                 collection: name.clone(),

@@ -1,8 +1,9 @@
-//! Retry with exponential backoff and jitter, for one part or one small object at a time.
+//! Retry with exponential backoff and jitter: the copier's parts and small objects, and Milvus
+//! calls, each retried through the same loop.
 //!
 //! Owns the backoff schedule and the loop; whether an error is worth another try is the error's
-//! own property ([`Retryable::is_retryable`]), never decided from its message. The same loop
-//! retries Milvus calls.
+//! own property ([`Retryable::is_retryable`]), never decided from its message. Sits below both
+//! users ([`crate::copy`], [`crate::milvus`]); knows neither.
 
 use std::future::Future;
 use std::time::Duration;
