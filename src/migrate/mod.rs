@@ -241,6 +241,19 @@ impl Plan {
         let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
         let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
         let sources = create::resolve(&a, &req.selectors).await?;
+        // A backup from a newer release line than B's cannot be imported there: refuse now,
+        // before anything is written.
+        if let Err(reason) = crate::milvus::restorable_into(a.version(), b.version())
+            && let Some((_, coll)) = sources.first()
+        {
+            return Err(RestoreError::Unsupported {
+                address: b.address().to_string(),
+                version: b.version().raw.clone(),
+                collection: coll.clone(),
+                reason,
+            }
+            .into());
+        }
         let resolved = sources
             .iter()
             .map(|(db, c)| Selector::Collection {

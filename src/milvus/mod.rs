@@ -15,4 +15,4 @@ mod version;
 
 pub use client::{ClientOptions, Flushed, MilvusClient, Reply};
 pub use error::MilvusError;
-pub use version::ServerVersion;
+pub use version::{ServerVersion, restorable_into};

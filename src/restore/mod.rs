@@ -340,7 +340,7 @@ pub async fn restore(
 
     let client = MilvusClient::connect(&req.profile.milvus, ClientOptions::default()).await?;
     let tasks = plan(&req, &info)?;
-    check_targets(&req, &client, &tasks).await?;
+    check_targets(&req, &client, &info, &tasks).await?;
 
     let backup_dir = layout::backup_dir(&root, &req.name);
     let ctx = Ctx {
@@ -428,10 +428,23 @@ fn plan<'a>(req: &RestoreRequest, info: &'a BackupInfo) -> Result<Vec<Task<'a>>,
 async fn check_targets(
     req: &RestoreRequest,
     client: &MilvusClient,
+    info: &BackupInfo,
     tasks: &[Task<'_>],
 ) -> Result<(), Error> {
     let dbs = client.list_databases().await?;
     let version = client.version();
+    let source = crate::milvus::ServerVersion::parse(&info.milvus_version);
+    if let Err(reason) = crate::milvus::restorable_into(&source, version)
+        && let Some(t) = tasks.first()
+    {
+        return Err(RestoreError::Unsupported {
+            address: client.address().to_string(),
+            version: version.raw.clone(),
+            collection: t.source.collection_name.clone(),
+            reason,
+        }
+        .into());
+    }
     for t in tasks {
         let unsupported = |reason: String| RestoreError::Unsupported {
             address: client.address().to_string(),

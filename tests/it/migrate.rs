@@ -335,7 +335,7 @@ fn partition_key_collection_migrates_into_another_database() {
 }
 
 /// Runs `f` with a client of the profile's Milvus.
-fn on_milvus<T>(
+pub fn on_milvus<T>(
     profile: &Path,
     f: impl AsyncFnOnce(milvus_migrate::milvus::MilvusClient) -> T,
 ) -> T {

@@ -335,3 +335,40 @@ fn corrupt_backup_meta_is_named_in_the_error() {
     let err = run_fatal(&["restore", "--config", a, "-n", &backup, "-s", "_r"]);
     assert!(err.contains("meta/full_meta.json"), "{err}");
 }
+
+/// Issue 14: a backup made on a newer Milvus release line than the target's is refused before
+/// anything is written, naming both versions.
+#[test]
+fn a_backup_from_a_newer_milvus_is_refused_naming_both_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("it_newer");
+    let backup = format!("{coll}_b");
+    seed(Path::new(a), &coll, &["--rows", "300", "--dim", "8"]);
+    run_json(&[
+        "create", "--config", a, "-n", &backup, "-c", &coll, "--json",
+    ]);
+    // As if Milvus 2.5.4 had written it (milvus-backup records the server's version).
+    let stack = Stack::get();
+    for file in ["full_meta.json", "backup_meta.json"] {
+        let path = stack
+            .store_a
+            .object_path(&format!("backup/{backup}/meta/{file}"));
+        let mut meta: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        meta["milvus_version"] = Value::from("v2.5.4");
+        std::fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    }
+    let err = run_fatal(&[
+        "restore", "--config", b, "--from", a, "-n", &backup, "-s", "_r",
+    ]);
+    assert!(err.contains("v2.5.4"), "{err}");
+    assert!(err.contains("v2.3.5"), "{err}");
+    assert!(err.contains("restore into Milvus 2.5 or later"), "{err}");
+    // Nothing was created on B.
+    let target = format!("{coll}_r");
+    let exists = crate::migrate::on_milvus(Path::new(b), async |c| {
+        c.has_collection(&target).await.unwrap()
+    });
+    assert!(!exists, "`{target}` was created on B");
+}
