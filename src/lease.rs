@@ -10,10 +10,11 @@
 //!   on its ETag, so of two runs racing for it exactly one wins, where the store honours those
 //!   conditions (S3, MinIO, GCS, Azure, a local directory for creation).
 //! - Some S3-compatible servers ignore the conditions and overwrite. Whether a store honours
-//!   them is probed once per acquisition (a throwaway object created twice). Where it does
-//!   not, the run waits `settle` after writing and reads the lease back: of runs writing
-//!   within that window the last write wins and every other run sees someone else's owner id
-//!   and backs off. A takeover always reads back, whatever the store.
+//!   them is asked on the lease itself once this run holds it: a second creation must be
+//!   refused (no other object is written). Where it is not, the run waits `settle` after
+//!   writing and reads the lease back: of runs writing within that window the last write wins
+//!   and every other run sees someone else's owner id and backs off. A takeover always reads
+//!   back, whatever the store.
 //! - The owner rewrites the lease every `ttl / 3`. It counts as dead when its last renewal is
 //!   older than `ttl` by the reader's clock, when a waiting reader has seen it unchanged for
 //!   `ttl` by its own monotonic clock (immune to clock skew), or at once when it ran on this
@@ -268,12 +269,6 @@ impl Lease {
             job: job.to_string(),
             source,
         };
-        let conditional = honours_conditions(store, key).await.map_err(storage)?;
-        tracing::debug!(
-            store = store.name(),
-            conditional,
-            "lease: whether the store honours conditional writes"
-        );
         let mine = LeaseRecord::ours(job, opts.ttl);
         let poll = (opts.ttl / 6).clamp(Duration::from_millis(200), Duration::from_secs(5));
         // What a waiting run has seen of the holder: its ETag (or renewal time) and since when.
@@ -281,7 +276,7 @@ impl Lease {
         loop {
             let current = read(store, key).await.map_err(storage)?;
             let written = match &current {
-                None => create(store, key, &mine, conditional, opts.settle).await,
+                None => create(store, key, &mine, opts.settle).await,
                 Some(cur) => {
                     let held = cur.record.as_ref().map(|r| held_error(r, store, key));
                     let version = cur
@@ -320,8 +315,14 @@ impl Lease {
                 }
             };
             match written.map_err(storage)? {
-                Some(etag) => {
-                    tracing::debug!(job, key, "lease taken");
+                Some(Taken { etag, conditional }) => {
+                    tracing::debug!(
+                        job,
+                        key,
+                        store = store.name(),
+                        conditional,
+                        "lease taken (conditional: whether the store honours conditional writes)"
+                    );
                     return Ok(Lease::start(
                         store,
                         key,
@@ -458,26 +459,6 @@ async fn read(store: &Store, key: &str) -> Result<Option<Current>, StorageError>
     Ok(Some(Current { record, etag }))
 }
 
-/// Whether `store` refuses a second `If-None-Match: *` creation of one key.
-async fn honours_conditions(store: &Store, key: &str) -> Result<bool, StorageError> {
-    let probe = format!("{key}.probe-{:016x}", rand::random::<u64>());
-    let body = || Bytes::from_static(b"lease probe").into();
-    let honours = match store.put_if_absent(&probe, body()).await {
-        Err(e) if e.kind() == StorageErrorKind::Unsupported => false,
-        Err(e) => return Err(e),
-        Ok(_) => match store.put_if_absent(&probe, body()).await {
-            Ok(_) => false,
-            Err(e) if e.kind() == StorageErrorKind::Conflict => true,
-            Err(e) => {
-                let _ = store.delete(&probe).await;
-                return Err(e);
-            }
-        },
-    };
-    store.delete(&probe).await?;
-    Ok(honours)
-}
-
 /// Reads the lease back after `settle`; Some(etag) if it is still `mine`.
 async fn confirm(
     store: &Store,
@@ -492,38 +473,87 @@ async fn confirm(
         .map(|c| c.etag))
 }
 
-/// Creates the lease; Some(etag) when this run holds it, None when another run got there
-/// first.
+/// A lease this run now holds.
+struct Taken {
+    etag: Option<String>,
+    /// The store refused a second creation of the lease: it honours conditional writes.
+    conditional: bool,
+}
+
+/// Whether the store honours `If-None-Match: *`, asked on the lease this run holds: a second
+/// creation must be refused. Where it is not, the store has just rewritten the same record:
+/// its new ETag comes back. No other object is written.
+async fn honours_conditions(
+    store: &Store,
+    key: &str,
+    mine: &LeaseRecord,
+    etag: Option<String>,
+) -> Result<Taken, StorageError> {
+    match store.put_if_absent(key, mine.to_bytes().into()).await {
+        Err(e) if e.kind() == StorageErrorKind::Conflict => Ok(Taken {
+            etag,
+            conditional: true,
+        }),
+        Ok(etag) => Ok(Taken {
+            etag,
+            conditional: false,
+        }),
+        Err(e) if e.kind() == StorageErrorKind::Unsupported => Ok(Taken {
+            etag,
+            conditional: false,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the lease; Some when this run holds it, None when another run got there first.
 async fn create(
     store: &Store,
     key: &str,
     mine: &LeaseRecord,
-    conditional: bool,
     settle: Duration,
-) -> Result<Option<Option<String>>, StorageError> {
+) -> Result<Option<Taken>, StorageError> {
     match store.put_if_absent(key, mine.to_bytes().into()).await {
-        Ok(etag) if conditional => Ok(Some(etag)),
-        Ok(_) => confirm(store, key, mine, settle).await,
-        // A retried request whose first attempt had created it reads back as ours.
+        Ok(etag) => {
+            let taken = honours_conditions(store, key, mine, etag).await?;
+            if taken.conditional {
+                return Ok(Some(taken));
+            }
+            // The store overwrites regardless: the last of the runs writing now wins.
+            Ok(confirm(store, key, mine, settle).await?.map(|etag| Taken {
+                etag,
+                conditional: false,
+            }))
+        }
+        // A retried request whose first attempt had created it reads back as ours; and the
+        // store refused a second creation.
         Err(e) if e.kind() == StorageErrorKind::Conflict => {
-            confirm(store, key, mine, Duration::ZERO).await
+            Ok(confirm(store, key, mine, Duration::ZERO)
+                .await?
+                .map(|etag| Taken {
+                    etag,
+                    conditional: true,
+                }))
         }
         Err(e) if e.kind() == StorageErrorKind::Unsupported => {
             store.put(key, mine.to_bytes().into()).await?;
-            confirm(store, key, mine, settle).await
+            Ok(confirm(store, key, mine, settle).await?.map(|etag| Taken {
+                etag,
+                conditional: false,
+            }))
         }
         Err(e) => Err(e),
     }
 }
 
-/// Replaces an expired lease (ETag `etag`) with ours; Some(etag) when this run holds it.
+/// Replaces an expired lease (ETag `etag`) with ours; Some when this run holds it.
 async fn take_over(
     store: &Store,
     key: &str,
     mine: &LeaseRecord,
     etag: Option<&str>,
     settle: Duration,
-) -> Result<Option<Option<String>>, StorageError> {
+) -> Result<Option<Taken>, StorageError> {
     let written = match etag {
         Some(etag) => store.put_if_match(key, mine.to_bytes().into(), etag).await,
         None => store.put(key, mine.to_bytes().into()).await,
@@ -536,7 +566,11 @@ async fn take_over(
         }
         Err(e) => return Err(e),
     }
-    confirm(store, key, mine, settle).await
+    // Always read back: several runs may judge the same lease expired at once.
+    match confirm(store, key, mine, settle).await? {
+        Some(etag) => Ok(Some(honours_conditions(store, key, mine, etag).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Renews every ttl/3 until aborted; marks the lease lost when another run holds it or when

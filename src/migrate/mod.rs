@@ -720,11 +720,12 @@ pub struct Discarded {
 /// aborts the multipart uploads its ledgers in `req.state_dir` record as open, drops the
 /// collections it was restoring on B unless `req.keep_partial` (after their imports end),
 /// removes binlogs staged for those restores, and removes the backup copies unless
-/// `req.keep_backup`. Runs without `req.context`'s cancel signal.
+/// `req.keep_backup`. Runs without `req.context`'s cancel signal, under the migration's lease.
 ///
 /// # Errors
-/// A store or Milvus failure; what was undone before it stays undone, and running it again
-/// finishes the rest.
+/// [`Error::Lease`] when another run of the migration holds its lease (nothing is undone
+/// then); a store or Milvus failure: what was undone before it stays undone, and running it
+/// again finishes the rest.
 pub async fn discard(
     req: &MigrateRequest,
     name: &str,
@@ -757,48 +758,69 @@ pub async fn discard(
     }
 
     let b_dir = layout::backup_dir(&req.to.backup_storage.root_path, name);
-    let state = read_state(&b_backup, &b_dir).await?;
-    if !state.restoring.is_empty() {
-        let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
-        let dbs = b.list_databases().await?;
-        for key in &state.restoring {
-            let Some((db, coll)) = key.split_once('.') else {
-                continue;
-            };
-            out.objects_removed += session
-                .delete_prefix(&b_milvus, &restore::temp_prefix(name, db, coll))
-                .await?;
-            if req.keep_partial || !dbs.iter().any(|d| d == db) {
-                continue;
-            }
-            let c = b.with_db(db);
-            if c.has_collection(coll).await? {
-                restore::wait_for_imports(&c, db, coll, observer).await?;
-                c.drop_collection(coll).await?;
-                observer.step(&format!("discard: dropped the partial collection `{key}`"));
-                out.collections_dropped.push(key.clone());
+    // Another run of this migration may be at work now: undo nothing it needs.
+    let no_wait = LeaseOptions {
+        wait: false,
+        ..req.lease.clone()
+    };
+    let lease = Lease::acquire(
+        &b_backup,
+        &lease_key(&b_dir),
+        name,
+        &no_wait,
+        &|_: &LeaseError| {},
+    )
+    .await?;
+    let result = async {
+        let state = read_state(&b_backup, &b_dir).await?;
+        if !state.restoring.is_empty() {
+            let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
+            let dbs = b.list_databases().await?;
+            for key in &state.restoring {
+                let Some((db, coll)) = key.split_once('.') else {
+                    continue;
+                };
+                out.objects_removed += session
+                    .delete_prefix(&b_milvus, &restore::temp_prefix(name, db, coll))
+                    .await?;
+                if req.keep_partial || !dbs.iter().any(|d| d == db) {
+                    continue;
+                }
+                let c = b.with_db(db);
+                if c.has_collection(coll).await? {
+                    restore::wait_for_imports(&c, db, coll, observer).await?;
+                    c.drop_collection(coll).await?;
+                    observer.step(&format!("discard: dropped the partial collection `{key}`"));
+                    out.collections_dropped.push(key.clone());
+                }
             }
         }
-    }
 
-    if !req.keep_backup {
-        let a_dir = layout::backup_dir(&a_backup_cfg.root_path, name);
-        if !(a_backup.same_bucket_as(&b_backup) && a_dir == b_dir) {
+        if !req.keep_backup {
+            let a_dir = layout::backup_dir(&a_backup_cfg.root_path, name);
+            if !(a_backup.same_bucket_as(&b_backup) && a_dir == b_dir) {
+                out.objects_removed += session
+                    .delete_prefix(&a_backup, &format!("{a_dir}/"))
+                    .await?;
+            }
             out.objects_removed += session
-                .delete_prefix(&a_backup, &format!("{a_dir}/"))
+                .delete_prefix(&b_backup, &format!("{b_dir}/"))
                 .await?;
+            match b_backup.delete(&state_key(&b_dir)).await {
+                Err(e) if e.kind() != StorageErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            observer.step(&format!(
+                "discard: removed {} object(s) of the backup copies and staged binlogs",
+                out.objects_removed
+            ));
         }
-        out.objects_removed += session
-            .delete_prefix(&b_backup, &format!("{b_dir}/"))
-            .await?;
-        match b_backup.delete(&state_key(&b_dir)).await {
-            Err(e) if e.kind() != StorageErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
-        observer.step(&format!(
-            "discard: removed {} object(s) of the backup copies and staged binlogs",
-            out.objects_removed
-        ));
+        Ok::<_, Error>(())
     }
+    .await;
+    if let Err(e) = lease.release().await {
+        tracing::warn!("{e}");
+    }
+    result?;
     Ok(out)
 }
