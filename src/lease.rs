@@ -410,7 +410,7 @@ impl Lease {
                 job: s.job.clone(),
                 source,
             })?;
-        if current.is_some_and(|c| c.record.is_some_and(|r| r.owner == owner)) {
+        if is_mine(current.as_ref(), &owner) {
             s.store
                 .delete(&s.key)
                 .await
@@ -467,10 +467,8 @@ async fn confirm(
     settle: Duration,
 ) -> Result<Option<Option<String>>, StorageError> {
     tokio::time::sleep(settle).await;
-    Ok(read(store, key)
-        .await?
-        .filter(|c| c.record.as_ref().is_some_and(|r| r.owner == mine.owner))
-        .map(|c| c.etag))
+    let current = read(store, key).await?;
+    Ok(is_mine(current.as_ref(), &mine.owner).then(|| current.and_then(|c| c.etag)))
 }
 
 /// A lease this run now holds.
@@ -608,6 +606,27 @@ fn mark_lost(s: &Shared, by: String) {
     s.lost.cancel();
 }
 
+/// Whether the lease as read is `owner`'s.
+fn is_mine(current: Option<&Current>, owner: &str) -> bool {
+    current.is_some_and(|c| c.record.as_ref().is_some_and(|r| r.owner == owner))
+}
+
+/// Who holds the lease now, as read, for a run that lost it.
+fn holder(current: Option<Current>) -> String {
+    match current {
+        None => "nobody (the lease was removed)".to_string(),
+        Some(Current { record: None, .. }) => "an unreadable lease".to_string(),
+        Some(Current {
+            record: Some(r), ..
+        }) => format!(
+            "host {} (pid {}) since {}",
+            r.host,
+            r.pid,
+            rfc3339(r.started_at)
+        ),
+    }
+}
+
 /// One renewal; Some(description of the new holder) when the lease is no longer ours.
 async fn renew(s: &Shared) -> Result<Option<String>, StorageError> {
     let (mut record, etag) = {
@@ -616,70 +635,36 @@ async fn renew(s: &Shared) -> Result<Option<String>, StorageError> {
     };
     record.renewed_at = unix_now();
     let body = || record.to_bytes().into();
-    let other = |r: Option<LeaseRecord>| match r {
-        Some(r) => format!(
-            "host {} (pid {}) since {}",
-            r.host,
-            r.pid,
-            rfc3339(r.started_at)
-        ),
-        None => "nobody (the lease was removed)".to_string(),
-    };
-    let new_etag = match (s.conditional, etag) {
+    // `If-Match` where the store honours it; None: read, and rewrite if still ours.
+    let conditional = match (s.conditional, etag) {
         (true, Some(etag)) => match s.store.put_if_match(&s.key, body(), &etag).await {
-            Ok(t) => t,
+            Ok(t) => Some(t),
             Err(e) if e.kind() == StorageErrorKind::Conflict => {
                 // Ours still (a retried request had landed) or somebody else's.
-                match read(&s.store, &s.key).await? {
-                    Some(c) if c.record.as_ref().is_some_and(|r| r.owner == record.owner) => c.etag,
-                    c => return Ok(Some(other(c.and_then(|c| c.record)))),
+                let current = read(&s.store, &s.key).await?;
+                if !is_mine(current.as_ref(), &record.owner) {
+                    return Ok(Some(holder(current)));
                 }
+                current.and_then(|c| c.etag).map(Some)
             }
-            Err(e) if e.kind() == StorageErrorKind::Unsupported => {
-                return renew_unconditional(s, &record)
-                    .await
-                    .map(|r| r.map(|r| other(Some(r))));
-            }
+            Err(e) if e.kind() == StorageErrorKind::Unsupported => None,
             Err(e) => return Err(e),
         },
-        _ => {
-            return renew_unconditional(s, &record)
-                .await
-                .map(|r| r.map(|r| other(Some(r))));
+        _ => None,
+    };
+    let new_etag = match conditional {
+        Some(etag) => etag,
+        None => {
+            let current = read(&s.store, &s.key).await?;
+            if !is_mine(current.as_ref(), &record.owner) {
+                return Ok(Some(holder(current)));
+            }
+            s.store.put(&s.key, body()).await?
         }
     };
     let mut g = s.state.lock().unwrap_or_else(|p| p.into_inner());
     g.record = record;
     g.etag = new_etag;
-    g.renewed = Instant::now();
-    Ok(None)
-}
-
-/// Renewal on a store without conditional updates: read, and rewrite if still ours. Some(the
-/// holder) when it is not (None inside: removed).
-async fn renew_unconditional(
-    s: &Shared,
-    record: &LeaseRecord,
-) -> Result<Option<LeaseRecord>, StorageError> {
-    match read(&s.store, &s.key).await? {
-        Some(c) if c.record.as_ref().is_some_and(|r| r.owner == record.owner) => {}
-        Some(c) => {
-            return Ok(Some(c.record.unwrap_or_else(|| LeaseRecord {
-                host: "an unreadable lease".into(),
-                ..record.clone()
-            })));
-        }
-        None => {
-            return Ok(Some(LeaseRecord {
-                host: "nobody (the lease was removed)".into(),
-                ..record.clone()
-            }));
-        }
-    }
-    let etag = s.store.put(&s.key, record.to_bytes().into()).await?;
-    let mut g = s.state.lock().unwrap_or_else(|p| p.into_inner());
-    g.record = record.clone();
-    g.etag = etag;
     g.renewed = Instant::now();
     Ok(None)
 }

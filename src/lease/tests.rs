@@ -339,3 +339,21 @@ fn this_process_reads_as_alive_and_a_missing_one_as_gone() {
     assert!(!process_alive(u32::MAX - 1, 0));
     assert!(!host_name().is_empty());
 }
+
+#[tokio::test]
+async fn a_holder_whose_lease_was_removed_learns_it_has_lost_it() {
+    for store in [honouring(), ignoring()] {
+        let first = Lease::acquire(&store, KEY, "m1", &quick(600), &no_wait)
+            .await
+            .unwrap();
+        store.delete(KEY).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(3), first.lost().cancelled())
+            .await
+            .expect("loss noticed within a few renewal periods");
+        let err = first.check().unwrap_err().to_string();
+        assert!(
+            err.contains("lost its lease") && err.contains("to nobody (the lease was removed)"),
+            "{err}"
+        );
+    }
+}

@@ -638,19 +638,29 @@ async fn run_held(
         collections: Vec::with_capacity(restored.collections.len()),
         cleaned: false,
     };
+    let mut collections = Vec::with_capacity(restored.collections.len());
     for c in &restored.collections {
         let collection_id = b
             .with_db(&c.db_name)
             .describe_collection(&c.collection_name)
             .await?
             .collection_id;
-        done.collections.push(DoneCollection {
+        let migrated = MigratedCollection {
             source: format!("{}.{}", c.source_db, c.source_collection),
             target: format!("{}.{}", c.db_name, c.collection_name),
+            rows_a: c.expected_rows,
+            rows_b: c.rows,
+            rows_imported: c.rows_imported,
+            verified: c.verified,
+        };
+        done.collections.push(DoneCollection {
+            source: migrated.source.clone(),
+            target: migrated.target.clone(),
             collection_id,
             rows: c.rows.unwrap_or(c.rows_imported),
             verified: c.verified,
         });
+        collections.push(migrated);
     }
     write_done(&plan.b_backup, &plan.b_dir, &done).await?;
 
@@ -675,18 +685,6 @@ async fn run_held(
         });
     }
 
-    let collections = restored
-        .collections
-        .iter()
-        .map(|c| MigratedCollection {
-            source: format!("{}.{}", c.source_db, c.source_collection),
-            target: format!("{}.{}", c.db_name, c.collection_name),
-            rows_a: c.expected_rows,
-            rows_b: c.rows,
-            rows_imported: c.rows_imported,
-            verified: c.verified,
-        })
-        .collect();
     let bytes_moved = create_report.as_ref().map_or(0, |r| r.copy.bytes_copied)
         + copy_report.as_ref().map_or(0, |r| r.bytes_copied)
         + restored.bytes_staged;

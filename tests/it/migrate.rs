@@ -165,32 +165,14 @@ fn name_clash_on_b_fails_before_anything_is_copied() {
     );
 }
 
-/// Starts the migrate command, SIGKILLs it once its progress output shows `marker`, and returns
-/// what it printed.
+/// Starts the migrate command, SIGKILLs it 1.5 s after its progress output shows `marker`,
+/// and returns what it printed.
 fn kill_when(args: &[&str], marker: &str) -> String {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("AWS_CA_BUNDLE")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start milvus-migrate");
-    let stderr = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(marker) {
-            std::thread::sleep(std::time::Duration::from_millis(1500));
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return seen;
-        }
-    }
-    let status = child.wait().unwrap();
-    panic!("never saw `{marker}` (exit {status}):\n{seen}");
+    let (mut child, stderr) = start_until(args, marker);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    stderr.join().unwrap()
 }
 
 #[test]
@@ -334,27 +316,17 @@ fn partition_key_collection_migrates_into_another_database() {
     assert_eq!(report["collections"][0]["target"], format!("{db}.{coll}"));
 }
 
-/// Runs `f` with a client of the profile's Milvus.
-pub fn on_milvus<T>(
-    profile: &Path,
-    f: impl AsyncFnOnce(milvus_migrate::milvus::MilvusClient) -> T,
-) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let p = milvus_migrate::config::Profile::load(profile)
-            .unwrap()
-            .profile;
-        let client = milvus_migrate::milvus::MilvusClient::connect(
-            &p.milvus,
-            milvus_migrate::milvus::ClientOptions::default(),
-        )
-        .await
-        .unwrap();
-        f(client).await
-    })
+/// Starts the binary with `args` as the tests run it (warnings only, plain http), its stdout
+/// piped and its stderr to `stderr`.
+fn spawn(args: &[&str], stderr: impl Into<Stdio>) -> std::process::Child {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start milvus-migrate")
 }
 
 /// Starts the binary with `args`; returns the child once its progress output shows `marker`,
@@ -363,14 +335,7 @@ fn start_until(
     args: &[&str],
     marker: &str,
 ) -> (std::process::Child, std::thread::JoinHandle<String>) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("AWS_CA_BUNDLE")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start milvus-migrate");
+    let mut child = spawn(args, Stdio::piped());
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = String::new();
     for line in lines.by_ref() {
@@ -491,7 +456,7 @@ fn a_migration_runs_once_at_a_time_and_a_rerun_after_success_changes_nothing() {
 
     // The target dropped since: the rerun says so and exits 2; --drop-existing migrates again.
     let target = format!("{coll}_bak");
-    on_milvus(Path::new(b), async |c| {
+    crate::milvus::on_milvus(Path::new(b), async |c| {
         c.drop_collection(&target).await.unwrap()
     });
     let err = run_fatal(&args(&with(&["--state-dir", &s4])));
@@ -601,14 +566,7 @@ fn killed_at_random_moments_every_rerun_ends_verified_with_nothing_left() {
         ];
         let delay = std::time::Duration::from_millis(rng.random_range(300..12_000));
         let log = tmp.path().join(format!("killed_{round}.log"));
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env_remove("AWS_CA_BUNDLE")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(&args, std::fs::File::create(&log).unwrap());
         std::thread::sleep(delay);
         let _ = child.kill();
         child.wait().unwrap();

@@ -55,6 +55,29 @@ pub fn run_fatal(args: &[&str]) -> String {
     stderr
 }
 
+/// Runs `f` with a client of the profile's Milvus.
+pub fn on_milvus<T>(
+    profile: &Path,
+    f: impl AsyncFnOnce(milvus_migrate::milvus::MilvusClient) -> T,
+) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let p = milvus_migrate::config::Profile::load(profile)
+            .unwrap()
+            .profile;
+        let client = milvus_migrate::milvus::MilvusClient::connect(
+            &p.milvus,
+            milvus_migrate::milvus::ClientOptions::default(),
+        )
+        .await
+        .unwrap();
+        f(client).await
+    })
+}
+
 /// A name no earlier run on the same (possibly long-lived) stack has used.
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -367,7 +390,7 @@ fn a_backup_from_a_newer_milvus_is_refused_naming_both_versions() {
     assert!(err.contains("restore into Milvus 2.5 or later"), "{err}");
     // Nothing was created on B.
     let target = format!("{coll}_r");
-    let exists = crate::migrate::on_milvus(Path::new(b), async |c| {
+    let exists = on_milvus(Path::new(b), async |c| {
         c.has_collection(&target).await.unwrap()
     });
     assert!(!exists, "`{target}` was created on B");

@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use milvus_migrate::config::Profile;
-use milvus_migrate::milvus::{ClientOptions, MilvusClient};
 use serde_json::Value;
 
 use crate::migrate::seed_full;
@@ -66,15 +64,7 @@ fn milvus_backup_ok(config: &Path, args: &[&str]) -> String {
 /// Loads `coll` on the profile's Milvus (its indexes must exist), waits for it, and returns
 /// `count(*)`: what a user would check after a restore that does not load.
 fn load_and_count(profile: &Path, coll: &str) -> i64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let p = Profile::load(profile).unwrap().profile;
-        let client = MilvusClient::connect(&p.milvus, ClientOptions::default())
-            .await
-            .unwrap();
+    crate::milvus::on_milvus(profile, async |client| {
         client.load_collection(coll).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(120);
         while client.loading_progress(coll).await.unwrap() < 100 {
