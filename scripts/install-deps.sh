@@ -7,7 +7,7 @@
 # - s3s-fs 0.14.1 (the S3 server the tests run), built once with cargo into
 #   $MM_TOOLS_DIR/s3s-fs-0.14.1 (MM_TOOLS_DIR defaults to ~/.cache/milvus-migrate/tools).
 #   0.14.1 because later versions need a newer rustc. The build takes ~4.5 min on 2 cores.
-# - Milvus 2.3.5 standalone (scripts/milvus.sh and scripts/stack.sh run it): the PyPI wheel
+# - Milvus 2.3.5 and 2.2.16 standalone (scripts/milvus.sh and scripts/stack.sh run them): the PyPI wheel
 #   `milvus==2.3.5` (58 MB, no dependencies needed) goes to $MM_TOOLS_DIR/milvus-2.3.5/wheel,
 #   its lzma-compressed binary and 23 shared libraries are unpacked into
 #   $MM_TOOLS_DIR/milvus-2.3.5/bin (246 MB), its config template and glog.conf are copied to
@@ -64,27 +64,28 @@ fi
 "$S3S_FS_BIN" --version >/dev/null
 echo "s3s-fs: $S3S_FS_BIN"
 
-# --- Milvus 2.3.5 (the embedded-Milvus wheel holds a real standalone binary) ------------
-MILVUS_HOME="$DEFAULT_MILVUS_HOME"
-MILVUS_STAMP="$MILVUS_HOME/.unpacked"
-if [[ "$WITH_MILVUS" == 1 ]]; then
-    if [[ -f "$MILVUS_STAMP" && -x "$MILVUS_HOME/bin/milvus" ]]; then
-        log "milvus $MILVUS_VERSION already installed"
-    else
-        wheel="$MILVUS_HOME/wheel"
-        if [[ ! -f "$wheel/milvus/data/config.yaml.template" ]]; then
-            log "downloading the milvus $MILVUS_VERSION wheel (58 MB)"
-            mkdir -p "$MILVUS_HOME"
-            rm -rf "$wheel"
-            python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-                --no-deps --no-compile --target "$wheel" "milvus==$MILVUS_VERSION"
-        fi
-        log "unpacking milvus $MILVUS_VERSION into $MILVUS_HOME/bin (246 MB, a few seconds)"
-        rm -f "$MILVUS_STAMP"
-        # Plain lzma decompression (what the wheel's _initialize_data_files does), two files
-        # at a time (lzma releases the GIL); each file is written under a temporary name and
-        # renamed, so an interrupted run never leaves a truncated library behind.
-        python3 - "$wheel/milvus/data/bin" "$MILVUS_HOME/bin" <<'PY'
+# --- Milvus 2.3.5 and 2.2.16 (the embedded-Milvus wheels hold real standalone binaries) ---
+# install_milvus VERSION HOME: unpacks the wheel `milvus==VERSION` into HOME unless done.
+install_milvus() {
+    local version=$1 home=$2
+    local stamp="$home/.unpacked" wheel="$home/wheel"
+    if [[ -f "$stamp" && -x "$home/bin/milvus" ]]; then
+        log "milvus $version already installed"
+        return 0
+    fi
+    if [[ ! -f "$wheel/milvus/data/config.yaml.template" ]]; then
+        log "downloading the milvus $version wheel (40-60 MB)"
+        mkdir -p "$home"
+        rm -rf "$wheel"
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+            --no-deps --no-compile --target "$wheel" "milvus==$version"
+    fi
+    log "unpacking milvus $version into $home/bin (about 250 MB, a few seconds)"
+    rm -f "$stamp"
+    # Plain lzma decompression (what the wheel's _initialize_data_files does), two files
+    # at a time (lzma releases the GIL); each file is written under a temporary name and
+    # renamed, so an interrupted run never leaves a truncated library behind.
+    python3 - "$wheel/milvus/data/bin" "$home/bin" <<'PY'
 import concurrent.futures, lzma, os, sys
 src, dst = sys.argv[1], sys.argv[2]
 os.makedirs(dst, exist_ok=True)
@@ -101,17 +102,27 @@ with concurrent.futures.ThreadPoolExecutor(2) as pool:
     list(pool.map(unpack, names))
 print(f"install-deps: unpacked {len(names)} files", file=sys.stderr)
 PY
-        cp "$wheel/milvus/data/config.yaml.template" "$MILVUS_HOME/config.yaml.template"
-        cp "$wheel/milvus/data/glog.conf" "$MILVUS_HOME/glog.conf"
-        # The binary must find its libraries; a missing one shows up here, not at start.
-        missing_libs=$(LD_LIBRARY_PATH="$MILVUS_HOME/bin" ldd "$MILVUS_HOME/bin/milvus" | grep "not found" || true)
-        if [[ -n "$missing_libs" ]]; then
-            echo "$missing_libs" >&2
-            log "milvus: missing shared libraries"; exit 1
-        fi
-        echo "$MILVUS_VERSION" >"$MILVUS_STAMP"
+    cp "$wheel/milvus/data/config.yaml.template" "$home/config.yaml.template"
+    # 2.3's wheel has a glog.conf; 2.2's C++ side logs through easylogging (milvus.sh
+    # writes its config).
+    if [[ -f "$wheel/milvus/data/glog.conf" ]]; then cp "$wheel/milvus/data/glog.conf" "$home/glog.conf"; fi
+    # The binary must find its libraries; a missing one shows up here, not at start.
+    local missing_libs
+    missing_libs=$(LD_LIBRARY_PATH="$home/bin" ldd "$home/bin/milvus" | grep "not found" || true)
+    if [[ -n "$missing_libs" ]]; then
+        echo "$missing_libs" >&2
+        log "milvus $version: missing shared libraries"; exit 1
     fi
+    echo "$version" >"$stamp"
+}
+
+MILVUS_HOME="$DEFAULT_MILVUS_HOME"
+MILVUS_22_HOME="$DEFAULT_MILVUS_22_HOME"
+if [[ "$WITH_MILVUS" == 1 ]]; then
+    install_milvus "$MILVUS_VERSION" "$MILVUS_HOME"
     echo "milvus: $MILVUS_HOME/bin/milvus"
+    install_milvus "$MILVUS_22_VERSION" "$MILVUS_22_HOME"
+    echo "milvus $MILVUS_22_VERSION: $MILVUS_22_HOME/bin/milvus"
 fi
 
 # --- Go tools: MinIO, mc, milvus-backup -----------------------------------------------
@@ -210,7 +221,10 @@ if [[ "$WITH_RCLONE" == 1 ]]; then
 fi
 
 echo "export S3S_FS_BIN=$S3S_FS_BIN"
-if [[ "$WITH_MILVUS" == 1 ]]; then echo "export MILVUS_HOME=$MILVUS_HOME"; fi
+if [[ "$WITH_MILVUS" == 1 ]]; then
+    echo "export MILVUS_HOME=$MILVUS_HOME"
+    echo "export MILVUS_22_HOME=$MILVUS_22_HOME"
+fi
 if [[ "$WITH_GO" == 1 ]]; then
     echo "export MINIO_BIN=$MINIO_BIN"
     echo "export MC_BIN=$MC_BIN"

@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# One real Milvus 2.3.5 standalone (the binary scripts/install-deps.sh unpacks from the PyPI
-# wheel), its data in an S3 store, every port shifted by OFFSET so several run side by side.
+# One real Milvus standalone (2.3.5 or 2.2.16, the binaries scripts/install-deps.sh unpacks from
+# the PyPI wheels), its data in an S3 store or on local disk, every port shifted by OFFSET so
+# several run side by side.
 #
 #   scripts/milvus.sh start DIR NAME [OFFSET] [store flags]   fresh instance, wait until healthy
 #   scripts/milvus.sh stop DIR NAME                            SIGTERM, wait, then SIGKILL
 #   scripts/milvus.sh status DIR NAME     say whether it runs and is healthy (exit 0 only then)
 #   scripts/milvus.sh ports OFFSET        print "component port" for every port it would use
 #
-# Store flags (each also read from an env var; flags win):
+# Flags (each also read from an env var; flags win):
+#   --milvus-version V MM_MILVUS_VERSION        2.3.5 (default) or 2.2.16
+#   --storage KIND     MM_MILVUS_STORAGE        minio (default: an S3 store) or local (data as
+#                                               files under DIR/NAME/data/local; no S3 flags)
 #   --s3-address HOST  MM_MILVUS_S3_ADDRESS     default 127.0.0.1
-#   --s3-port PORT     MM_MILVUS_S3_PORT        required
-#   --access-key AK    MM_MILVUS_S3_ACCESS_KEY  required
-#   --secret-key SK    MM_MILVUS_S3_SECRET_KEY  required
-#   --bucket B         MM_MILVUS_S3_BUCKET      required (Milvus creates it if missing)
+#   --s3-port PORT     MM_MILVUS_S3_PORT        required with minio storage
+#   --access-key AK    MM_MILVUS_S3_ACCESS_KEY  required with minio storage
+#   --secret-key SK    MM_MILVUS_S3_SECRET_KEY  required with minio storage
+#   --bucket B         MM_MILVUS_S3_BUCKET      required with minio storage (Milvus creates it)
 #   --root-path P      MM_MILVUS_S3_ROOT_PATH   default files
 # OFFSET defaults to 0. Ports: proxy 19530+N (internal 19529+N), rootCoord 53100+N, queryCoord
 # 19531+N, queryNode 21123+N, indexCoord 22930+N, indexNode 21121+N, dataCoord 13333+N,
 # dataNode 21124+N, etcd 2379+N / 2380+N, natsmq 4222+N (unused), metrics and /healthz 9091+N.
-# Everything listens on 127.0.0.1 only.
+# Everything listens on 127.0.0.1 only (2.2.16 has no `<component>.ip` keys: its components
+# register with the machine's own address).
 #
 # DIR/NAME holds configs/{milvus.yaml,embedEtcd.yaml,glog.conf}, data/ (etcd, rocksmq, local
 # cache), logs/ (C++ glog files), run/, milvus.log (stdout+stderr: Go, etcd), milvus.pid and
@@ -27,17 +32,17 @@
 # the object store: old objects under the root path stay there.
 #
 # Binary from $MILVUS_HOME (default $MM_TOOLS_DIR/milvus-2.3.5, MM_TOOLS_DIR defaults to
-# ~/.cache/milvus-migrate/tools). MM_MILVUS_START_TIMEOUT (s, default 180) bounds start,
+# ~/.cache/milvus-migrate/tools), for 2.2.16 from $MILVUS_22_HOME (default
+# $MM_TOOLS_DIR/milvus-2.2.16). 2.2.16 runs with local storage only here: with S3 it dies in
+# segcore at start-up on these machines. MM_MILVUS_START_TIMEOUT (s, default 180) bounds start,
 # MM_MILVUS_STOP_TIMEOUT (s, default 30) the wait before SIGKILL. Milvus runs with a clean
 # environment (env -i): it reads every environment variable as a config override (MINIO_PORT,
 # PROXY_PORT, LOG_LEVEL, ...), so nothing from the caller's shell leaks into it.
 set -euo pipefail
 
-usage() { sed -n '2,33p' "$0" >&2; exit 2; }
+usage() { sed -n '2,40p' "$0" >&2; exit 2; }
 die() { echo "milvus.sh: $*" >&2; exit 1; }
 
-MILVUS_HOME="${MILVUS_HOME:-${MM_TOOLS_DIR:-$HOME/.cache/milvus-migrate/tools}/milvus-2.3.5}"
-BIN="$MILVUS_HOME/bin/milvus"
 START_TIMEOUT="${MM_MILVUS_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${MM_MILVUS_STOP_TIMEOUT:-30}"
 
@@ -162,12 +167,22 @@ status_instance() {
 write_config() {
     local cfg="$D/configs" o=$OFFSET
     mkdir -p "$cfg" "$D/data" "$D/logs" "$D/run"
+    # Where the data go: an S3 store (the `minio` block) or files under localStorage.path.
+    local store_args=("=common.storageType=local")
+    if [[ "$STORAGE" == minio ]]; then
+        store_args=("=common.storageType=minio"
+            "=minio.address=$S3_ADDRESS" "=minio.port=$S3_PORT" "=minio.accessKeyID=$S3_ACCESS_KEY"
+            "=minio.secretAccessKey=$S3_SECRET_KEY" "=minio.useSSL=false" "=minio.bucketName=$S3_BUCKET"
+            "=minio.rootPath=$S3_ROOT_PATH" "=minio.useIAM=false" "=minio.cloudProvider=aws"
+            "=minio.region=" "=minio.useVirtualHost=false")
+    fi
     # Arguments: template, output, then {}name=value (placeholders), =dotted.key=value (set)
     # and +dotted.key=value (insert).
     python3 - "$MILVUS_HOME/config.yaml.template" "$cfg/milvus.yaml" \
         "{}etcd_port=$(port_of etcd.client "$o")" "{}etcd_log_level=warn" "{}etcd_log_path=stdout" \
         "{}etcd_data_dir=$D/data/etcd" "{}local_storage_dir=$D/data/local" \
-        "{}rocksmq_data_dir=$D/data/rdb_data" "{}system_log_path=\"\"" \
+        "{}rocksmq_data_dir=$D/data/rdb_data" "{}rocketmq_data_dir=$D/data/rdb_data" \
+        "{}system_log_path=\"\"" "{}log_stdout=true" "{}system_log_level=info" \
         "{}root_coord_port=$(port_of rootCoord "$o")" "{}proxy_port=$(port_of proxy "$o")" \
         "{}proxy_internal_port=$(port_of proxy.internal "$o")" \
         "{}query_coord_port=$(port_of queryCoord "$o")" "{}query_node_port=$(port_of queryNode "$o")" \
@@ -175,30 +190,30 @@ write_config() {
         "{}data_coord_port=$(port_of dataCoord "$o")" "{}data_node_port=$(port_of dataNode "$o")" \
         "{}server_pem_path=server.pem" "{}server_key_path=server.key" "{}ca_pem_path=ca.pem" \
         "{}authorization_enabled=false" "{}tls_mode=0" \
-        "=etcd.endpoints=127.0.0.1:$(port_of etcd.client "$o")" \
+        "?etcd.endpoints=127.0.0.1:$(port_of etcd.client "$o")" \
         "=indexCoord.bindIndexNodeMode.address=127.0.0.1:$(port_of indexCoord "$o")" \
-        "=common.gracefulStopTimeout=10" "=common.storageType=minio" \
-        "=minio.address=$S3_ADDRESS" "=minio.port=$S3_PORT" "=minio.accessKeyID=$S3_ACCESS_KEY" \
-        "=minio.secretAccessKey=$S3_SECRET_KEY" "=minio.useSSL=false" "=minio.bucketName=$S3_BUCKET" \
-        "=minio.rootPath=$S3_ROOT_PATH" "=minio.useIAM=false" "=minio.cloudProvider=aws" \
-        "=minio.region=" "=minio.useVirtualHost=false" \
-        "=natsmq.server.port=$(port_of natsmq "$o")" "=natsmq.server.storeDir=$D/data/nats" \
-        "=natsmq.server.monitor.logFile=$D/logs/nats.log" \
-        "=rootCoord.ip=127.0.0.1" "=proxy.ip=127.0.0.1" "=queryCoord.ip=127.0.0.1" \
-        "=queryNode.ip=127.0.0.1" "=indexNode.ip=127.0.0.1" "=dataCoord.ip=127.0.0.1" \
-        "=dataNode.ip=127.0.0.1" "+etcd.config.path=$cfg/embedEtcd.yaml" <<'PY'
+        "=common.gracefulStopTimeout=10" "${store_args[@]}" \
+        "?natsmq.server.port=$(port_of natsmq "$o")" "?natsmq.server.storeDir=$D/data/nats" \
+        "?natsmq.server.monitor.logFile=$D/logs/nats.log" \
+        "?rootCoord.ip=127.0.0.1" "?proxy.ip=127.0.0.1" "?queryCoord.ip=127.0.0.1" \
+        "?queryNode.ip=127.0.0.1" "?indexNode.ip=127.0.0.1" "?dataCoord.ip=127.0.0.1" \
+        "?dataNode.ip=127.0.0.1" "+etcd.config.path=$cfg/embedEtcd.yaml" <<'PY'
 # Fills the template's {{ name(type): default }} placeholders (every one must be given), sets
 # =dotted.keys in place (the key must exist; the template's comment is kept; the value goes
-# in as a YAML string unless it is a number, true/false or a host:port) and inserts
-# +parent.key.leaf keys the template lacks right under the existing parent block.
+# in as a YAML string unless it is a number, true/false or a host:port), sets ?dotted.keys
+# likewise where the template has them as plain values (keys of one release only), and inserts
+# +parent.key.leaf keys the template lacks right under the existing parent block. Placeholder
+# values the template does not use are ignored (the releases name some differently).
 import json, re, sys
 src, dst, *args = sys.argv[1:]
-placeholders, settings, inserts = {}, {}, {}
+placeholders, settings, inserts, optional = {}, {}, {}, set()
 for a in args:
     if a.startswith("{}"):
         k, v = a[2:].split("=", 1); placeholders[k] = v
     elif a.startswith("="):
         k, v = a[1:].split("=", 1); settings[k] = v
+    elif a.startswith("?"):
+        k, v = a[1:].split("=", 1); settings[k] = v; optional.add(k)
     elif a.startswith("+"):
         k, v = a[1:].split("=", 1); inserts[k] = v
 def value(v):
@@ -220,7 +235,8 @@ for line in text.splitlines():
     indent, key, comment = m.group(1), m.group(2), m.group(4)
     stack = stack[: len(indent) // 2] + [key]
     path = ".".join(stack)
-    if path in settings:
+    # An optional key whose value is a block (2.2's etcd.endpoints list) stays as it is.
+    if path in settings and not (path in optional and not m.group(3).strip()):
         line = f"{indent}{key}: {value(settings[path])}" + (f" {comment}" if comment else "")
         done.add(path)
     out.append(line)
@@ -231,7 +247,7 @@ for line in text.splitlines():
                 out.append("  " * (i + 1) + part + ":")
             out.append("  " * len(rest) + f"{rest[-1]}: {value(v)}")
             done.add(k)
-missing = (set(settings) | set(inserts)) - done
+missing = (set(settings) | set(inserts)) - done - optional
 if missing:
     sys.exit(f"milvus.sh: keys not found in {src}: {sorted(missing)}")
 open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
@@ -242,16 +258,28 @@ PY
     peer=$(port_of etcd.peer "$OFFSET")
     cat >"$cfg/embedEtcd.yaml" <<YAML
 # Embedded etcd of milvus $NAME (written by scripts/milvus.sh).
-name: $NAME
+name: "$NAME"
 data-dir: $D/data/etcd
 listen-client-urls: http://127.0.0.1:$client
 advertise-client-urls: http://127.0.0.1:$client
 listen-peer-urls: http://127.0.0.1:$peer
 initial-advertise-peer-urls: http://127.0.0.1:$peer
-initial-cluster: $NAME=http://127.0.0.1:$peer
+initial-cluster: "$NAME=http://127.0.0.1:$peer"
 initial-cluster-state: new
 YAML
-    sed "s|^--log_dir=.*|--log_dir=$D/logs/|" "$MILVUS_HOME/glog.conf" >"$cfg/glog.conf"
+    if [[ -f "$MILVUS_HOME/glog.conf" ]]; then
+        sed "s|^--log_dir=.*|--log_dir=$D/logs/|" "$MILVUS_HOME/glog.conf" >"$cfg/glog.conf"
+    fi
+    # 2.2's segcore asserts that this file exists (2.3 does not read it).
+    cat >"$cfg/easylogging.yaml" <<YAML
+* GLOBAL:
+    FORMAT = "[%datetime][%level]%msg"
+    ENABLED = true
+    TO_FILE = false
+    TO_STANDARD_OUTPUT = true
+* DEBUG:
+    ENABLED = false
+YAML
 }
 
 write_instance_env() {
@@ -264,6 +292,9 @@ write_instance_env() {
         echo "MILVUS_PORT=$(port_of proxy "$OFFSET")"
         echo "MILVUS_METRICS_PORT=$(port_of metrics "$OFFSET")"
         echo "MILVUS_ETCD_PORT=$(port_of etcd.client "$OFFSET")"
+        echo "MILVUS_VERSION=$VERSION"
+        echo "MILVUS_STORAGE=$STORAGE"
+        echo "MILVUS_LOCAL_PATH=$D/data/local"
         echo "MILVUS_S3_ADDRESS=$S3_ADDRESS"
         echo "MILVUS_S3_PORT=$S3_PORT"
         echo "MILVUS_S3_ACCESS_KEY=$(printf %q "$S3_ACCESS_KEY")"
@@ -277,9 +308,11 @@ write_instance_env() {
 start_instance() {
     [[ -x "$BIN" && -f "$MILVUS_HOME/config.yaml.template" ]] \
         || die "Milvus not found under $MILVUS_HOME; run scripts/install-deps.sh"
-    [[ -n "$S3_PORT" && -n "$S3_ACCESS_KEY" && -n "$S3_SECRET_KEY" && -n "$S3_BUCKET" ]] \
-        || die "start needs --s3-port, --access-key, --secret-key and --bucket (or MM_MILVUS_S3_* env vars)"
-    [[ "$S3_PORT" =~ ^[0-9]+$ ]] || die "bad S3 port: $S3_PORT"
+    if [[ "$STORAGE" == minio ]]; then
+        [[ -n "$S3_PORT" && -n "$S3_ACCESS_KEY" && -n "$S3_SECRET_KEY" && -n "$S3_BUCKET" ]] \
+            || die "start needs --s3-port, --access-key, --secret-key and --bucket (or MM_MILVUS_S3_* env vars), or --storage local"
+        [[ "$S3_PORT" =~ ^[0-9]+$ ]] || die "bad S3 port: $S3_PORT"
+    fi
     local metrics pid
     metrics=$(port_of metrics "$OFFSET")
 
@@ -304,9 +337,11 @@ start_instance() {
         if port_open 127.0.0.1 "$p"; then busy+=("$p ($c)"); fi
     done < <(print_ports "$OFFSET")
     ((${#busy[@]} == 0)) || die "milvus $NAME (offset $OFFSET): ports in use: ${busy[*]}; stop what holds them or pick another offset"
-    port_open "$S3_ADDRESS" "$S3_PORT" \
-        || die "milvus $NAME: no S3 store answers on $S3_ADDRESS:$S3_PORT; start it first (scripts/s3-stores.sh)"
-    check_store
+    if [[ "$STORAGE" == minio ]]; then
+        port_open "$S3_ADDRESS" "$S3_PORT" \
+            || die "milvus $NAME: no S3 store answers on $S3_ADDRESS:$S3_PORT; start it first (scripts/s3-stores.sh)"
+        check_store
+    fi
 
     # Fresh instance: nothing of an earlier run survives.
     rm -rf "$D"
@@ -343,8 +378,10 @@ start_instance() {
         fi
         sleep 0.25
     done
-    echo "milvus $NAME: healthy in $((SECONDS - t0))s (pid $pid, proxy 127.0.0.1:$(port_of proxy "$OFFSET")," \
-         "metrics $metrics, store $S3_ADDRESS:$S3_PORT bucket $S3_BUCKET rootPath $S3_ROOT_PATH, dir $D)"
+    local where="store $S3_ADDRESS:$S3_PORT bucket $S3_BUCKET rootPath $S3_ROOT_PATH"
+    if [[ "$STORAGE" == local ]]; then where="local storage $D/data/local"; fi
+    echo "milvus $NAME $VERSION: healthy in $((SECONDS - t0))s (pid $pid, proxy 127.0.0.1:$(port_of proxy "$OFFSET")," \
+         "metrics $metrics, $where, dir $D)"
 }
 
 [[ $# -ge 1 ]] || usage
@@ -369,9 +406,13 @@ S3_ACCESS_KEY="${MM_MILVUS_S3_ACCESS_KEY:-}"
 S3_SECRET_KEY="${MM_MILVUS_S3_SECRET_KEY:-}"
 S3_BUCKET="${MM_MILVUS_S3_BUCKET:-}"
 S3_ROOT_PATH="${MM_MILVUS_S3_ROOT_PATH:-files}"
+VERSION="${MM_MILVUS_VERSION:-2.3.5}"
+STORAGE="${MM_MILVUS_STORAGE:-minio}"
 while [[ $# -gt 0 ]]; do
     [[ $# -ge 2 ]] || die "flag $1 needs a value"
     case "$1" in
+        --milvus-version) VERSION=$2 ;;
+        --storage) STORAGE=$2 ;;
         --s3-address) S3_ADDRESS=$2 ;;
         --s3-port) S3_PORT=$2 ;;
         --access-key) S3_ACCESS_KEY=$2 ;;
@@ -382,6 +423,15 @@ while [[ $# -gt 0 ]]; do
     esac
     shift 2
 done
+
+[[ "$STORAGE" == minio || "$STORAGE" == local ]] || die "--storage must be minio or local, got '$STORAGE'"
+TOOLS="${MM_TOOLS_DIR:-$HOME/.cache/milvus-migrate/tools}"
+case "$VERSION" in
+    2.3.5) MILVUS_HOME="${MILVUS_HOME:-$TOOLS/milvus-2.3.5}" ;;
+    2.2.16) MILVUS_HOME="${MILVUS_22_HOME:-$TOOLS/milvus-2.2.16}" ;;
+    *) die "--milvus-version must be 2.3.5 or 2.2.16 (what scripts/install-deps.sh installs), got '$VERSION'" ;;
+esac
+BIN="$MILVUS_HOME/bin/milvus"
 
 if [[ "$CMD" == start ]]; then mkdir -p "$DIR"; fi
 if [[ -d "$DIR" ]]; then DIR=$(cd "$DIR" && pwd); fi

@@ -8,6 +8,9 @@ MM_TOOLS_DIR="${MM_TOOLS_DIR:-$HOME/.cache/milvus-migrate/tools}"
 S3S_FS_VERSION=0.14.1
 # Milvus standalone from the PyPI wheel `milvus==2.3.5`.
 MILVUS_VERSION=2.3.5
+# Milvus 2.2.16 (PyPI wheel `milvus==2.2.16`), a source in the version tests; on these
+# machines it runs with local storage only (its S3 path crashes in segcore at start-up).
+MILVUS_22_VERSION=2.2.16
 
 # Go tools, built with `go install` from the Go module proxy. MinIO and mc publish no semver
 # tags: pseudo-versions of their newest commits the proxy served on 2026-12-02.
@@ -25,6 +28,7 @@ MILVUS_BACKUP_FOR_23=v0.5.16
 GO_TOOLS_DIR="$MM_TOOLS_DIR/go"
 DEFAULT_S3S_FS_BIN="$MM_TOOLS_DIR/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"
 DEFAULT_MILVUS_HOME="$MM_TOOLS_DIR/milvus-$MILVUS_VERSION"
+DEFAULT_MILVUS_22_HOME="$MM_TOOLS_DIR/milvus-$MILVUS_22_VERSION"
 DEFAULT_MINIO_BIN="$GO_TOOLS_DIR/minio-$MINIO_VERSION/bin/minio"
 DEFAULT_MC_BIN="$GO_TOOLS_DIR/mc-$MC_VERSION/bin/mc"
 DEFAULT_MILVUS_BACKUP_BIN="$GO_TOOLS_DIR/milvus-backup-$MILVUS_BACKUP_FOR_23/bin/milvus-backup"

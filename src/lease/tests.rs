@@ -153,6 +153,30 @@ async fn second_run_is_refused_naming_the_holder_then_takes_it_after_release() {
     }
 }
 
+/// A local directory (a `local` backup store) refuses a second create with "file exists":
+/// that is the refusal of a conditional write, not a failure of the run.
+#[tokio::test]
+async fn a_lease_in_a_local_directory_refuses_a_second_run_and_renews() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    let store = Store::from_object_store("file://lease-test", Arc::new(fs), None, false);
+    let first = Lease::acquire(&store, KEY, "m1", &quick(300), &no_wait)
+        .await
+        .unwrap();
+    let err = Lease::acquire(&store, KEY, "m1", &quick(300), &no_wait)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LeaseError::Held(_)), "{err}");
+    // Renewals (a directory has no If-Match: rewritten and read back) keep it held.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let err = Lease::acquire(&store, KEY, "m1", &quick(300), &no_wait)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LeaseError::Held(_)), "renewed: {err}");
+    first.release().await.unwrap();
+    assert!(holder(&store).await.is_none(), "released lease removed");
+}
+
 #[tokio::test]
 async fn a_lease_not_renewed_for_its_ttl_is_taken_over() {
     for store in [honouring(), ignoring()] {

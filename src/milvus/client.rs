@@ -559,6 +559,26 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn loading_progress(&self, collection: &str) -> Result<i64, MilvusError> {
+        if !self.version.has_loading_progress_status() {
+            // Deprecated in the protos since 2.3, the only way on 2.2.
+            #[allow(deprecated)]
+            let r = unary!(
+                self,
+                "ShowCollections",
+                show_collections,
+                pb::ShowCollectionsRequest {
+                    db_name: self.db.clone(),
+                    r#type: pb::ShowType::InMemory as i32,
+                    ..Default::default()
+                }
+            )
+            .await?;
+            let at = r.collection_names.iter().position(|n| n == collection);
+            #[allow(deprecated)]
+            return Ok(at
+                .and_then(|i| r.in_memory_percentages.get(i).copied())
+                .unwrap_or(0));
+        }
         match unary!(
             self,
             "GetLoadingProgress",

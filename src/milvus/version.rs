@@ -52,6 +52,15 @@ impl ServerVersion {
         self.at_least(2, 6, 0)
     }
 
+    /// Whether `GetLoadingProgress` tells a collection that is not loaded by a status code
+    /// (2.3 on: `CollectionNotLoaded`, read as 0 %). 2.2 answers it with the generic
+    /// `UnexpectedError` ("has not been loaded to memory or load failed"), so there the load
+    /// state comes from `ShowCollections` with `type: InMemory` instead, which lists the loaded
+    /// collections with their percentages on every release.
+    pub fn has_loading_progress_status(&self) -> bool {
+        self.at_least(2, 3, 0)
+    }
+
     /// The `skip_disk_quota_check` import option is understood from 2.4 (older servers ignore
     /// unknown options, so this only keeps requests tidy).
     pub fn supports_skip_disk_quota(&self) -> bool {
@@ -117,6 +126,8 @@ mod tests {
         let v = ServerVersion::parse("v2.3.5-lite");
         assert!(v.at_least(2, 3, 0) && !v.has_import_v2() && !v.supports_l0_import());
         assert!(ServerVersion::parse("dev").supports_storage_v2());
+        assert!(!ServerVersion::parse("v2.2.16-lite").has_loading_progress_status());
+        assert!(v.has_loading_progress_status());
         assert!(ServerVersion::parse("v2.6.3").supports_storage_v2());
     }
 }

@@ -208,6 +208,8 @@ pub fn classify(error: &object_store::Error) -> StorageErrorKind {
             return match io.kind() {
                 K::NotFound => StorageErrorKind::NotFound,
                 K::PermissionDenied => StorageErrorKind::Denied,
+                // A local directory refusing a create-only write (`put_if_absent`).
+                K::AlreadyExists => StorageErrorKind::Conflict,
                 K::TimedOut
                 | K::ConnectionReset
                 | K::ConnectionAborted
