@@ -35,6 +35,8 @@ mod resolve;
 mod secret;
 mod size;
 mod storage;
+#[cfg(test)]
+pub(crate) use storage::tests::sample as sample_storage;
 mod transfer;
 mod v1;
 mod v2;

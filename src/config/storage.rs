@@ -272,9 +272,10 @@ pub(crate) fn normalize_root(path: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A MinIO store's settings, for tests.
     pub(crate) fn sample() -> StorageConfig {
         StorageConfig {
             storage_type: StorageType::Minio,

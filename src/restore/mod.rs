@@ -19,7 +19,7 @@ use crate::backup::{
     self, BackupInfo, BackupMeta, CollectionBackupInfo, MetaFile, MigrateMeta, SegmentBackupInfo,
     SegmentLocation,
 };
-use crate::config::{Profile, StorageConfig, TransferMode, TransferOptions};
+use crate::config::{Profile, StorageConfig, StorageType, TransferMode, TransferOptions};
 use crate::copy::{self, CopyJob, CopyObserver, CopyReport};
 use crate::create::Selector;
 use crate::error::Error;
@@ -530,6 +530,29 @@ pub(crate) async fn wait_for_imports(
     }
 }
 
+/// The path an import hands to Milvus for the directory `key` of its store (binlogs staged
+/// there): on an S3-family store the key itself (Milvus reads its own bucket); on a Milvus that
+/// keeps its data on local disk, the file under the directory as the Milvus process sees it
+/// (`milvus_local_path`: v2 `localPath`, else `rootPath`; a relative one is taken from this
+/// process's working directory, as the files were written there).
+pub(crate) fn import_path(storage: &StorageConfig, key: &str) -> String {
+    if storage.storage_type != StorageType::Local {
+        return key.to_string();
+    }
+    let mut dir = std::path::PathBuf::from(&storage.milvus_local_path);
+    if dir.is_relative()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        dir = cwd.join(dir);
+    }
+    let dir = dir.to_string_lossy();
+    format!(
+        "{}/{}",
+        dir.trim_end_matches('/'),
+        key.trim_start_matches('/')
+    )
+}
+
 /// Where a restore of `backup` into `db.collection` stages binlogs in the target bucket.
 pub fn temp_prefix(backup: &str, db: &str, collection: &str) -> String {
     let hex = crate::copy::checksum::md5_hex_of(format!("{backup}\n{db}\n{collection}").as_bytes());
@@ -655,7 +678,12 @@ impl Ctx<'_> {
         // Stage the binlogs into the target bucket unless the backup is already there; each
         // segment's import starts once its binlogs are staged.
         let root = if self.in_place { self.backup_dir } else { temp };
-        let units = self.import_units(t, root)?;
+        let mut units = self.import_units(t, root)?;
+        for f in units.iter_mut().flat_map(|u| u.files.iter_mut()) {
+            if !f.is_empty() {
+                *f = import_path(&self.req.profile.milvus_storage, f);
+            }
+        }
         let started = Instant::now();
         let all_there = || {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -1229,6 +1257,26 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imports_name_keys_on_s3_and_files_as_milvus_sees_them_on_local_disk() {
+        let s3 = crate::config::sample_storage();
+        assert_eq!(import_path(&s3, "restore-temp-ab"), "restore-temp-ab");
+        let mut local = s3.clone();
+        local.storage_type = StorageType::Local;
+        local.local_path = "/mnt/volume".into();
+        local.milvus_local_path = "/var/lib/milvus/data/".into();
+        assert_eq!(
+            import_path(&local, "restore-temp-ab"),
+            "/var/lib/milvus/data/restore-temp-ab"
+        );
+        local.milvus_local_path = "data".into();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            import_path(&local, "restore-temp-ab"),
+            format!("{}/data/restore-temp-ab", cwd.display())
+        );
+    }
 
     #[test]
     fn naming_maps_names() {
