@@ -45,6 +45,10 @@ fn fixtures_are_in_the_shape_milvus_backup_writes() {
         assert_eq!(String::from_utf8_lossy(full), text);
     }
     assert_eq!(load(V30_SNAPSHOT).format().unwrap(), BackupFormat::Snapshot);
+    assert!(matches!(
+        load(V30_SNAPSHOT).require_binlog_format(),
+        Err(BackupError::SnapshotFormat { .. })
+    ));
     assert_eq!(load(V30).format().unwrap(), BackupFormat::Binlog);
 }
 
