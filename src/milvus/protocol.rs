@@ -243,22 +243,27 @@ pub fn import_options(target: &ServerVersion, seg: &SegmentBackupInfo) -> Vec<(S
 ///
 /// The field is in milvus-proto `master` 9810b92 ("add bulk import idempotency key", #633) and
 /// in no 2.x or 3.0 tag of the proto; servers honour it from 2.6.24 on the 2.6 line and 3.0.2
-/// on the 3.0 line (milvus-io/milvus#52320, #52544) and remember a key per collection for about
-/// a day. A retried `Import` with the same key returns the first job instead of importing the
-/// rows again. The key names the created collection (by id, so a collection dropped and made
-/// again by a rerun gets new keys) and the job's partition and segment: the same job always
-/// gets the same key, different jobs never share one.
+/// on the 3.0 line (milvus-io/milvus#52320, implementation #52544): a key is printable ASCII of
+/// at most 256 bytes, scoped to the collection and remembered for about a day, and an `Import`
+/// with a known key returns the first job instead of importing the rows again. The key names
+/// the created collection by id (a rerun that drops and creates it again gets new keys, so a
+/// job that failed is never handed back) and the job by source partition and segment ids: every
+/// retry of a job sends the same key, different jobs never share one. Printable ASCII, under
+/// 100 bytes.
 pub fn import_idempotency_key(
     target: &ServerVersion,
     collection_id: i64,
-    partition: &str,
+    partition_id: i64,
     segment: Option<i64>,
 ) -> Option<String> {
     if !supports_import_idempotency_key(target) {
         return None;
     }
-    let job = segment.map_or_else(|| format!("p:{partition}"), |s| format!("s:{s}"));
-    Some(format!("milvus-migrate:{collection_id}:{job}"))
+    let job = segment.map_or_else(
+        || format!("p{partition_id}"),
+        |s| format!("p{partition_id}s{s}"),
+    );
+    Some(format!("milvus-migrate:c{collection_id}:{job}"))
 }
 
 /// 2.6.24 and later on the 2.6 line, 3.0.2 and later from 3.0; an unknown version counts as

@@ -228,25 +228,34 @@ fn the_idempotency_key_is_sent_only_where_the_server_honours_it() {
         ("v3.1.0", true),
         ("master-20260101-abc", true),
     ] {
-        let key = import_idempotency_key(&v(target), 7, "_default", Some(9));
+        let key = import_idempotency_key(&v(target), 7, 3, Some(9));
         assert_eq!(key.is_some(), sent, "{target}: {key:?}");
     }
     let t = v("v2.6.24");
     let key = |c, p, s| import_idempotency_key(&t, c, p, s).unwrap();
     // A retry of the same job gets the same key; any other job, another one.
-    assert_eq!(key(7, "_default", Some(9)), key(7, "_default", Some(9)));
+    assert_eq!(key(7, 3, Some(9)), key(7, 3, Some(9)));
     let all = [
-        key(7, "_default", Some(9)),
-        key(7, "_default", Some(10)),
-        key(8, "_default", Some(9)),
-        key(7, "_default", None),
-        key(7, "p1", None),
+        key(7, 3, Some(9)),
+        key(7, 3, Some(10)),
+        key(7, 4, Some(9)),
+        key(8, 3, Some(9)),
+        key(7, 3, None),
+        key(7, 4, None),
+        key(73, 1, None),
+        key(7, 31, None),
     ];
     for (i, a) in all.iter().enumerate() {
         for b in &all[i + 1..] {
             assert_ne!(a, b);
         }
     }
+    // Within the server's limits even for the largest ids (printable ASCII, <= 256 bytes).
+    let long = key(i64::MAX, -1, Some(i64::MAX));
+    assert!(
+        long.len() <= 256 && long.bytes().all(|b| b.is_ascii_graphic()),
+        "{long}"
+    );
 }
 
 #[test]

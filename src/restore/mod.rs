@@ -892,7 +892,7 @@ impl Ctx<'_> {
     ) -> Result<Vec<ImportUnit>, Error> {
         use crate::milvus::protocol::{import_idempotency_key, import_options};
         let version = self.client.version().clone();
-        let key = |partition: &str, segment| {
+        let key = |partition: i64, segment| {
             import_idempotency_key(&version, collection_id, partition, segment)
         };
         let mut units: Vec<ImportUnit> = Vec::new();
@@ -926,7 +926,7 @@ impl Ctx<'_> {
                         .first()
                         .map(|s| import_options(&version, s))
                         .unwrap_or_default(),
-                    idempotency_key: key(&p.partition_name, None),
+                    idempotency_key: key(p.partition_id, None),
                     segment: None,
                     expected,
                 });
@@ -945,7 +945,7 @@ impl Ctx<'_> {
                     partition: p.partition_name.clone(),
                     files: vec![loc.insert_import_dir(root), delta],
                     options: import_options(&version, s),
-                    idempotency_key: key(&p.partition_name, Some(s.segment_id)),
+                    idempotency_key: key(p.partition_id, Some(s.segment_id)),
                     segment: Some(s.segment_id),
                     expected: s.num_of_rows,
                 });
@@ -964,7 +964,7 @@ impl Ctx<'_> {
             units.push(ImportUnit {
                 objects: self.segment_rel_keys(s)?,
                 l0: true,
-                idempotency_key: key(&partition, Some(s.segment_id)),
+                idempotency_key: key(s.partition_id, Some(s.segment_id)),
                 partition,
                 files: vec![loc.l0_import_dir(root)],
                 options: import_options(&version, s),
