@@ -57,6 +57,8 @@ pub struct Requirement {
 /// - Int8Vector, Text, ArrayOfVector, struct array fields: proto `v2.6.0` (DataType 25, 105,
 ///   106; CollectionSchema 9);
 /// - Timestamptz: proto `v2.6.1` (DataType 26);
+/// - nullable struct array fields: proto `v3.0.0` (StructArrayFieldSchema 6, recorded by
+///   milvus-migrate's create only);
 /// - fields added after creation: `AddCollectionField`, proto `v2.6.0` `proto/milvus.proto`
 ///   (how they are found: [`create_plan`]);
 /// - DataType codes above 26 that are not vectors (Mol 27 in proto `v3.0.0`, later ones only on
@@ -99,6 +101,15 @@ pub fn requirements(c: &CollectionBackupInfo) -> Vec<Requirement> {
         }
         if let Some(st) = sc.struct_array_fields.first() {
             need((2, 6, 0), format!("struct array field `{}`", st.name));
+        }
+        let nullable_struct = |st: &&backup::StructArrayFieldSchema| {
+            st.extra.get("nullable") == Some(&serde_json::Value::Bool(true))
+        };
+        if let Some(st) = sc.struct_array_fields.iter().find(nullable_struct) {
+            need(
+                (3, 0, 0),
+                format!("nullable struct array field `{}`", st.name),
+            );
         }
         if let Some(f) = added_fields(sc).first() {
             need(

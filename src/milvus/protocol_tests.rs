@@ -112,6 +112,17 @@ fn refusals_name_every_missing_feature_and_the_release_to_use() {
         "{e}"
     );
 
+    // A nullable struct array (3.0; only milvus-migrate's create records it).
+    let mut nullable = coll(&v26, "clips").clone();
+    let st = &mut nullable.schema.as_mut().unwrap().struct_array_fields[0];
+    st.extra
+        .insert("nullable".into(), serde_json::Value::Bool(true));
+    assert!(restorable(&nullable, &v("v3.0.1")).is_ok());
+    let e = restorable(&nullable, &v("v2.6.5")).unwrap_err();
+    assert!(
+        e.contains("nullable struct array field `clips` (3.0.0+)"),
+        "{e}"
+    );
     let clips = restorable(coll(&v26, "clips"), &v("v2.5.10")).unwrap_err();
     for part in [
         "struct array field `clips`",
