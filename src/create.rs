@@ -756,6 +756,7 @@ async fn segment_files(
         .into()
     };
     let is_l0 = s.level == common::SegmentLevel::L0 as i32;
+    crate::milvus::protocol::segment_backupable(s.storage_version).map_err(problem)?;
     let insert = store.list(&insert_dir).await?;
     let delta = store.list(&delta_dir).await?;
 

@@ -47,9 +47,17 @@ pub enum BackupError {
         format: String,
     },
     /// The backup holds Milvus snapshot bundles, which cannot be restored from binlogs.
+    ///
+    /// Such a bundle is exported and restored by Milvus itself (`ExportSnapshot`,
+    /// `RestoreExternalSnapshot`, Milvus 3.0.1+), within one storage service only
+    /// (zilliztech/milvus-backup#1241); milvus-backup's `create --format binlog` makes the
+    /// other kind (`mb@f81df44:cmd/create/create.go`).
     #[error(
-        "backup `{name}` is in the snapshot format (Milvus 3.0 snapshot bundles); only binlog \
-         backups can be restored or migrated by milvus-migrate"
+        "backup `{name}` is in milvus-backup's snapshot format (Milvus 3.0 snapshot bundles), \
+         which milvus-migrate cannot restore or migrate: restore it with milvus-backup 0.6 or \
+         later into a Milvus 3.0.1 or later on the same storage service, or back the \
+         collections up again in the binlog format (`milvus-migrate create`, or \
+         `milvus-backup create --format binlog`) and restore or migrate that backup"
     )]
     SnapshotFormat {
         /// The backup's name from its meta.

@@ -431,10 +431,18 @@ fn formats_are_checked() {
 
     let snap = BackupMeta::from_full(with_format("snapshot").as_bytes()).unwrap();
     assert_eq!(snap.format().unwrap(), BackupFormat::Snapshot);
-    assert!(matches!(
-        snap.require_binlog_format(),
-        Err(BackupError::SnapshotFormat { .. })
-    ));
+    let refusal = snap.require_binlog_format().unwrap_err();
+    assert!(matches!(refusal, BackupError::SnapshotFormat { .. }));
+    // The refusal says what to do instead.
+    let text = refusal.to_string();
+    for part in [
+        "snapshot format",
+        "--format binlog",
+        "milvus-migrate create",
+        "3.0.1",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in {text}");
+    }
     // Snapshot backups have no partition or segment file, written or read.
     let files = BackupMeta::write_files(&snap).unwrap();
     let names: Vec<_> = files.iter().map(|(f, _)| *f).collect();

@@ -254,6 +254,28 @@ impl Plan {
             }
             .into());
         }
+        // The same for each schema's types and features by B's version (segments are checked
+        // again by the restore, once the backup records them).
+        for (db, coll) in &sources {
+            let described = a.with_db(db).describe_collection(coll).await?;
+            let info = crate::backup::CollectionBackupInfo {
+                collection_name: coll.clone(),
+                schema: described
+                    .schema
+                    .as_ref()
+                    .map(crate::milvus::convert::schema_to_meta),
+                ..Default::default()
+            };
+            if let Err(reason) = crate::milvus::protocol::restorable(&info, b.version()) {
+                return Err(RestoreError::Unsupported {
+                    address: b.address().to_string(),
+                    version: b.version().raw.clone(),
+                    collection: coll.clone(),
+                    reason,
+                }
+                .into());
+            }
+        }
         let resolved = sources
             .iter()
             .map(|(db, c)| Selector::Collection {

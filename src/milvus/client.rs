@@ -681,6 +681,46 @@ impl MilvusClient {
             .map(drop)
     }
 
+    /// Adds a field to an existing collection (`AddCollectionField`, Milvus 2.6+).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn add_collection_field(
+        &self,
+        collection: &str,
+        field: &schema::FieldSchema,
+    ) -> Result<(), MilvusError> {
+        let req = pb::AddCollectionFieldRequest {
+            db_name: self.db.clone(),
+            collection_name: collection.to_string(),
+            schema: prost::Message::encode_to_vec(field),
+            ..Default::default()
+        };
+        unary!(self, "AddCollectionField", add_collection_field, req)
+            .await
+            .map(drop)
+    }
+
+    /// Sets collection properties (`AlterCollection`).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn alter_collection_properties(
+        &self,
+        collection: &str,
+        properties: Vec<common::KeyValuePair>,
+    ) -> Result<(), MilvusError> {
+        let req = pb::AlterCollectionRequest {
+            db_name: self.db.clone(),
+            collection_name: collection.to_string(),
+            properties,
+            ..Default::default()
+        };
+        unary!(self, "AlterCollection", alter_collection, req)
+            .await
+            .map(drop)
+    }
+
     /// Drops a collection; a missing one is not an error.
     ///
     /// # Errors
@@ -734,6 +774,24 @@ impl MilvusClient {
         files: Vec<String>,
         options: Vec<(String, String)>,
     ) -> Result<i64, MilvusError> {
+        self.import_keyed(collection, partition, files, options, None)
+            .await
+    }
+
+    /// Starts a bulk import with `ImportRequest.idempotency_key` (field 9) when given, which
+    /// every retry of the call sends unchanged, so a server that honours the key (see
+    /// [`super::protocol::import_idempotency_key`]) starts the job once.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn import_keyed(
+        &self,
+        collection: &str,
+        partition: &str,
+        files: Vec<String>,
+        options: Vec<(String, String)>,
+        idempotency_key: Option<String>,
+    ) -> Result<i64, MilvusError> {
         let options = options
             .into_iter()
             .map(|(key, value)| common::KeyValuePair { key, value })
@@ -744,6 +802,7 @@ impl MilvusClient {
             partition_name: partition.to_string(),
             files,
             options,
+            idempotency_key: idempotency_key.unwrap_or_default(),
             ..Default::default()
         };
         let r = unary!(self, "Import", import, req).await?;

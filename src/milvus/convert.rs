@@ -3,8 +3,8 @@
 //!
 //! Owns the mapping of every member, both ways, so a schema survives a backup and a restore
 //! unchanged. Members the backup JSON has no key for (`is_clustering_key`, the collection's
-//! `version` and `enable_namespace`) travel in the JSON types' `extra` maps under their proto
-//! names, which milvus-backup ignores.
+//! `version` and `enable_namespace`, a struct array's `type_params` and `nullable`) travel in
+//! the JSON types' `extra` maps under their proto names, which milvus-backup ignores.
 
 // The schema-level `autoID` is deprecated upstream but still sent and recorded by milvus-backup.
 #![allow(deprecated)]
@@ -18,6 +18,8 @@ use crate::backup::{self, BackupError};
 const CLUSTERING_KEY: &str = "is_clustering_key";
 const SCHEMA_VERSION: &str = "version";
 const ENABLE_NAMESPACE: &str = "enable_namespace";
+/// `StructArrayFieldSchema.nullable` (3.0), which milvus-backup's struct array has no key for.
+const NULLABLE: &str = "nullable";
 
 /// Key/value pairs, proto to JSON.
 pub fn kv_to_meta(kv: &[common::KeyValuePair]) -> Vec<backup::KeyValuePair> {
@@ -147,6 +149,9 @@ pub fn schema_to_meta(s: &schema::CollectionSchema) -> backup::CollectionSchema 
                     fields: st.fields.iter().map(field_to_meta).collect(),
                     ..Default::default()
                 };
+                if st.nullable {
+                    m.extra.insert(NULLABLE.into(), Value::Bool(true));
+                }
                 if !st.type_params.is_empty() {
                     m.extra.insert(
                         "type_params".into(),
@@ -194,6 +199,7 @@ pub fn schema_from_meta(
                     .map(field_from_meta)
                     .collect::<Result<_, _>>()?,
                 type_params: kv_from_meta(&type_params),
+                nullable: st.extra.get(NULLABLE) == Some(&Value::Bool(true)),
             })
         })
         .collect::<Result<_, BackupError>>()?;
@@ -268,6 +274,23 @@ mod tests {
                 output_field_names: vec!["sparse".into()],
                 ..Default::default()
             }],
+            struct_array_fields: vec![schema::StructArrayFieldSchema {
+                field_id: 102,
+                name: "clips".into(),
+                fields: vec![schema::FieldSchema {
+                    field_id: 103,
+                    name: "clip_no".into(),
+                    data_type: schema::DataType::Array as i32,
+                    element_type: schema::DataType::Int32 as i32,
+                    ..Default::default()
+                }],
+                type_params: vec![common::KeyValuePair {
+                    key: "max_capacity".into(),
+                    value: "4".into(),
+                }],
+                nullable: true,
+                ..Default::default()
+            }],
             version: 3,
             enable_namespace: true,
             ..Default::default()
@@ -283,5 +306,7 @@ mod tests {
         assert_eq!(schema_from_meta(&back).unwrap(), s);
         assert!(json.contains("\"default_value_base64\""), "{json}");
         assert!(json.contains("\"is_clustering_key\":true"), "{json}");
+        assert!(json.contains("\"name\":\"clips\""), "{json}");
+        assert!(back.struct_array_fields[0].extra.get("nullable") == Some(&Value::Bool(true)));
     }
 }

@@ -11,6 +11,7 @@ mod client;
 pub mod convert;
 pub mod error;
 pub mod gc;
+pub mod protocol;
 mod version;
 
 pub use client::{ClientOptions, Flushed, MilvusClient, Reply};

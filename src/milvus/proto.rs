@@ -165,6 +165,7 @@ mod tests {
                 description: "struct array".to_owned(),
                 fields: vec![full_field(105, "clip_vec")],
                 type_params: vec![kv("max_capacity", "8")],
+                nullable: true,
             }],
             version: 3,
             enable_namespace: true,
@@ -611,6 +612,14 @@ mod tests {
                     ..Default::default()
                 }),
                 5,
+            ),
+            (
+                "StructArrayFieldSchema.nullable",
+                only_field(&StructArrayFieldSchema {
+                    nullable: true,
+                    ..Default::default()
+                }),
+                6,
             ),
             (
                 "FieldData.valid_data",

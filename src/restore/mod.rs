@@ -24,7 +24,7 @@ use crate::copy::{self, CopyJob, CopyObserver, CopyReport};
 use crate::create::Selector;
 use crate::error::Error;
 use crate::milvus::proto::{common, milvus as pb};
-use crate::milvus::{ClientOptions, MilvusClient, MilvusError, convert};
+use crate::milvus::{ClientOptions, MilvusClient, MilvusError};
 use crate::storage::{ObjectInfo, StorageErrorKind, Store, layout};
 use crate::transfer::{MissingBackup, RunContext, Session, missing_backup};
 
@@ -452,20 +452,8 @@ async fn check_targets(
             collection: t.source.collection_name.clone(),
             reason,
         };
-        let segs: Vec<&SegmentBackupInfo> = t.source.segments().collect();
-        if segs.iter().any(|s| s.storage_version >= 2) && !version.supports_storage_v2() {
-            return Err(unsupported(
-                "the backup holds storage-v2 segments (Milvus 2.6); restore into Milvus 2.6 or later"
-                    .into(),
-            )
-            .into());
-        }
-        if segs.iter().any(|s| s.is_l0) && !version.supports_l0_import() {
-            return Err(unsupported(
-                "the backup holds L0 delete segments, which Milvus imports from 2.4.5 on".into(),
-            )
-            .into());
-        }
+        // Storage format, L0 segments, types and schema features by target version.
+        crate::milvus::protocol::restorable(t.source, version).map_err(unsupported)?;
         if !dbs.iter().any(|d| d == &t.db) {
             continue; // created at restore time
         }
@@ -571,6 +559,8 @@ struct ImportUnit {
     /// Insert-log directory and delta-log directory ("" when there are no delta logs).
     files: Vec<String>,
     options: Vec<(String, String)>,
+    /// `ImportRequest.idempotency_key`, where the target honours one.
+    idempotency_key: Option<String>,
     segment: Option<i64>,
     /// Rows the backup says the unit holds (before deletes).
     expected: i64,
@@ -673,12 +663,12 @@ impl Ctx<'_> {
         temp: &str,
     ) -> Result<(RestoredCollection, u64), Error> {
         let src = t.source;
-        self.create_collection(c, t).await?;
+        let collection_id = self.create_collection(c, t).await?;
 
         // Stage the binlogs into the target bucket unless the backup is already there; each
         // segment's import starts once its binlogs are staged.
         let root = if self.in_place { self.backup_dir } else { temp };
-        let mut units = self.import_units(t, root)?;
+        let mut units = self.import_units(t, root, collection_id)?;
         for f in units.iter_mut().flat_map(|u| u.files.iter_mut()) {
             if !f.is_empty() {
                 *f = import_path(&self.req.profile.milvus_storage, f);
@@ -743,17 +733,15 @@ impl Ctx<'_> {
         ))
     }
 
-    async fn create_collection(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
+    /// Creates the collection from the backed-up schema; returns its id.
+    async fn create_collection(&self, c: &MilvusClient, t: &Task<'_>) -> Result<i64, Error> {
         let src = t.source;
         let meta_schema = src.schema.clone().unwrap_or_default();
-        let mut schema = convert::schema_from_meta(&meta_schema)?;
+        // Source field-ID order, user fields only, never `$meta`; fields added after creation
+        // come back through AddCollectionField (see `protocol::create_plan`).
+        let plan = crate::milvus::protocol::create_plan(&meta_schema, c.version())?;
+        let mut schema = plan.schema.clone();
         schema.name = t.name.clone();
-        // Source field-ID order, user fields only, never the dynamic `$meta` field: Milvus
-        // numbers fields from 100 in the order given and appends `$meta` itself.
-        schema
-            .fields
-            .retain(|f| f.field_id >= 100 && !f.is_dynamic && f.name != "$meta");
-        schema.fields.sort_by_key(|f| f.field_id);
         let partition_key = schema.fields.iter().any(|f| f.is_partition_key);
         let req = pb::CreateCollectionRequest {
             db_name: t.db.clone(),
@@ -761,7 +749,7 @@ impl Ctx<'_> {
             schema: prost::Message::encode_to_vec(&schema),
             shards_num: src.shards_num,
             consistency_level: src.consistency_level.0,
-            properties: convert::kv_from_meta(&meta_schema.properties),
+            properties: plan.properties.clone(),
             num_partitions: if partition_key {
                 src.partition_backups.len() as i64
             } else {
@@ -772,6 +760,17 @@ impl Ctx<'_> {
         c.create_collection(req)
             .await
             .map_err(self.step_err(t, "CreateCollection", None))?;
+        for f in &plan.add_fields {
+            c.add_collection_field(&t.name, f)
+                .await
+                .map_err(self.step_err(t, "AddCollectionField", None))?;
+        }
+        if let Some(value) = plan.restore_func_runtime_check.clone() {
+            let key = crate::milvus::protocol::DISABLE_FUNC_RUNTIME_CHECK.to_string();
+            c.alter_collection_properties(&t.name, vec![common::KeyValuePair { key, value }])
+                .await
+                .map_err(self.step_err(t, "AlterCollection", None))?;
+        }
 
         // The import maps binlog directories by field ID: they must match the source's.
         let created = c.describe_collection(&t.name).await.map_err(self.step_err(
@@ -788,6 +787,7 @@ impl Ctx<'_> {
         let mismatched: Vec<String> = schema
             .fields
             .iter()
+            .chain(&plan.add_fields)
             .filter(|f| got.get(&f.name) != Some(&f.field_id))
             .map(|f| {
                 format!(
@@ -817,7 +817,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(created.collection_id)
     }
 
     /// A binlog's key relative to the backup directory.
@@ -912,17 +912,22 @@ impl Ctx<'_> {
     /// The import jobs of a collection whose binlogs are under `root`: one per data segment
     /// (one per partition in the old layout without group directories), then one per
     /// delete-only (L0) segment.
-    fn import_units(&self, t: &Task<'_>, root: &str) -> Result<Vec<ImportUnit>, Error> {
+    fn import_units(
+        &self,
+        t: &Task<'_>,
+        root: &str,
+        collection_id: i64,
+    ) -> Result<Vec<ImportUnit>, Error> {
+        use crate::milvus::protocol::{import_idempotency_key, import_options};
         let version = self.client.version().clone();
+        let key = |partition: i64, segment| {
+            import_idempotency_key(&version, collection_id, partition, segment)
+        };
         let mut units: Vec<ImportUnit> = Vec::new();
         for p in &t.source.partition_backups {
             let groupless = p.is_groupless();
             let data: Vec<&SegmentBackupInfo> =
                 p.segment_backups.iter().filter(|s| !s.is_l0).collect();
-            let mut options = vec![("backup".to_string(), "true".to_string())];
-            if version.supports_skip_disk_quota() {
-                options.push(("skip_disk_quota_check".into(), "true".into()));
-            }
             if groupless {
                 // Old layout: one job for the whole partition directory.
                 let expected = data.iter().map(|s| s.num_of_rows).sum();
@@ -945,7 +950,11 @@ impl Ctx<'_> {
                     l0: false,
                     partition: p.partition_name.clone(),
                     files: vec![insert, delta],
-                    options: options.clone(),
+                    options: data
+                        .first()
+                        .map(|s| import_options(&version, s))
+                        .unwrap_or_default(),
+                    idempotency_key: key(p.partition_id, None),
                     segment: None,
                     expected,
                 });
@@ -958,16 +967,13 @@ impl Ctx<'_> {
                 } else {
                     String::new()
                 };
-                let mut opts = options.clone();
-                if s.storage_version > 0 {
-                    opts.push(("storage_version".into(), s.storage_version.to_string()));
-                }
                 units.push(ImportUnit {
                     objects: self.segment_rel_keys(s)?,
                     l0: false,
                     partition: p.partition_name.clone(),
                     files: vec![loc.insert_import_dir(root), delta],
-                    options: opts,
+                    options: import_options(&version, s),
+                    idempotency_key: key(p.partition_id, Some(s.segment_id)),
                     segment: Some(s.segment_id),
                     expected: s.num_of_rows,
                 });
@@ -986,12 +992,10 @@ impl Ctx<'_> {
             units.push(ImportUnit {
                 objects: self.segment_rel_keys(s)?,
                 l0: true,
+                idempotency_key: key(s.partition_id, Some(s.segment_id)),
                 partition,
                 files: vec![loc.l0_import_dir(root)],
-                options: vec![
-                    ("l0_import".into(), "true".into()),
-                    ("skip_disk_quota_check".into(), "true".into()),
-                ],
+                options: import_options(&version, s),
                 segment: Some(s.segment_id),
                 expected: 0,
             });
@@ -1034,13 +1038,14 @@ impl Ctx<'_> {
             partition,
             files,
             options,
+            idempotency_key,
             segment,
             expected,
             ..
         } = unit;
         tracing::debug!(db = %t.db, collection = %t.name, ?segment, %partition, "import starts");
         let task = c
-            .import(&t.name, &partition, files, options)
+            .import_keyed(&t.name, &partition, files, options, idempotency_key)
             .await
             .map_err(self.step_err(t, "Import", segment))?;
         loop {
