@@ -134,20 +134,26 @@ impl PrimaryKey {
     }
 }
 
-/// `after < pk <= upto`, either bound open when `None`; everything (`pk >= MIN`, `pk >= ""`)
-/// when both are. Never empty: 2.2 refuses an empty expression.
+/// `after < pk <= upto`, either bound open when `None`; everything (`pk < 0 || pk >= 0`,
+/// `pk >= ""`) when both are. Never empty: 2.2 refuses an empty expression. The parser reads
+/// `-9223372036854775808` as minus an out-of-range number, so `i64::MIN` never appears as a
+/// literal: bounds at it are written with `i64::MIN + 1`.
 pub fn range_expr(pk: &PrimaryKey, after: Option<&Pk>, upto: Option<&Pk>) -> String {
     let name = &pk.name;
     let mut parts = Vec::new();
-    if let Some(a) = after {
-        parts.push(format!("{name} > {}", a.literal()));
+    match after {
+        Some(Pk::Int(i64::MIN)) => parts.push(format!("{name} >= {}", i64::MIN + 1)),
+        Some(a) => parts.push(format!("{name} > {}", a.literal())),
+        None => {}
     }
-    if let Some(u) = upto {
-        parts.push(format!("{name} <= {}", u.literal()));
+    match upto {
+        Some(Pk::Int(i64::MIN)) => parts.push(format!("{name} < {}", i64::MIN + 1)),
+        Some(u) => parts.push(format!("{name} <= {}", u.literal())),
+        None => {}
     }
     if parts.is_empty() {
         return match pk.kind {
-            PkKind::Int64 => format!("{name} >= {}", i64::MIN),
+            PkKind::Int64 => format!("{name} < 0 || {name} >= 0"),
             PkKind::VarChar => format!("{name} >= \"\""),
         };
     }
@@ -337,7 +343,15 @@ mod tests {
     #[test]
     fn range_expressions_are_never_empty_and_escape_strings() {
         let i = pk(PkKind::Int64);
-        assert_eq!(range_expr(&i, None, None), "id >= -9223372036854775808");
+        assert_eq!(range_expr(&i, None, None), "id < 0 || id >= 0");
+        assert_eq!(
+            range_expr(&i, Some(&Pk::Int(i64::MIN)), Some(&Pk::Int(0))),
+            "id >= -9223372036854775807 && id <= 0"
+        );
+        assert_eq!(
+            range_expr(&i, None, Some(&Pk::Int(i64::MIN))),
+            "id < -9223372036854775807"
+        );
         assert_eq!(range_expr(&i, Some(&Pk::Int(5)), None), "id > 5");
         assert_eq!(
             range_expr(&i, Some(&Pk::Int(-3)), Some(&Pk::Int(9))),

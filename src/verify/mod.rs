@@ -41,8 +41,12 @@ use serde::Serialize;
 
 pub use rows::{Row, SetDigest, Value, decode};
 
+use crate::config::Profile;
+use crate::create::Selector;
+use crate::error::Error;
 use crate::milvus::query::{MAX_QUERY_LIMIT, in_expr, range_expr};
-use crate::milvus::{MilvusClient, MilvusError, Pk, PrimaryKey};
+use crate::milvus::{ClientOptions, MilvusClient, MilvusError, Pk, PrimaryKey};
+use crate::restore::Naming;
 use crate::retry::Retryable;
 
 /// The dynamic field's name in queries and answers.
@@ -671,6 +675,57 @@ async fn compare_range(
         report.missing.push(|| k.to_string());
     }
     Ok(())
+}
+
+/// A `verify` request: collections of A's Milvus against their counterparts on B's.
+#[derive(Debug, Clone)]
+pub struct VerifyRequest {
+    /// Profile of A (only its `milvus` section is used).
+    pub from: Profile,
+    /// Profile of B.
+    pub to: Profile,
+    /// Collections on A (`coll`, `db.coll`, `db.*`).
+    pub selectors: Vec<Selector>,
+    /// Their names on B.
+    pub naming: Naming,
+    /// Mode and sizes.
+    pub options: VerifyOptions,
+}
+
+/// The result of `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Whether every collection matched.
+    pub ok: bool,
+    /// Per collection.
+    pub collections: Vec<CollectionVerification>,
+    /// Wall time.
+    pub duration_secs: f64,
+}
+
+/// Runs `verify`: resolves the selectors on A, maps each collection to its name on B and
+/// compares the two.
+///
+/// # Errors
+/// [`Error`] when a Milvus cannot be reached, a selector names nothing, or a query fails;
+/// differences are in the report.
+pub async fn verify(req: &VerifyRequest) -> Result<VerifyReport, Error> {
+    let started = Instant::now();
+    let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
+    let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
+    let sources = crate::create::resolve(&a, &req.selectors).await?;
+    let mut collections = Vec::with_capacity(sources.len());
+    for (db, coll) in &sources {
+        let (tdb, tname) = req.naming.target(db, coll);
+        let r =
+            verify_collection(&a.with_db(db), coll, &b.with_db(&tdb), &tname, &req.options).await?;
+        collections.push(r);
+    }
+    Ok(VerifyReport {
+        ok: collections.iter().all(CollectionVerification::ok),
+        collections,
+        duration_secs: started.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]
