@@ -47,23 +47,57 @@ fn seed_collection(profile: &Path, coll: &str) -> u64 {
     out["expected_rows"].as_u64().unwrap()
 }
 
-/// Inserts generated row `i` into `coll` (partition `part`), with `score` replaced when given.
+/// A change to a generated row before it is inserted.
+enum Change {
+    None,
+    /// `score` replaced.
+    Score(f64),
+    /// The first component of `vec` one ulp up.
+    VectorUlp,
+    /// The dynamic field's JSON replaced.
+    Dynamic(&'static str),
+}
+
+/// Inserts generated row `i` into `coll` (partition `part`), changed as asked.
 async fn insert_row(
     c: &milvus_migrate::milvus::MilvusClient,
     spec: &SeedSpec,
     coll: &str,
     part: &str,
     i: u64,
-    score: Option<f64>,
+    change: Change,
 ) {
+    use schema::{field_data::Field, scalar_field::Data, vector_field};
     let mut cols = seed::columns(spec, part, &[i], true);
-    if let Some(s) = score {
-        let f = cols.iter_mut().find(|f| f.field_name == "score").unwrap();
-        f.field = Some(schema::field_data::Field::Scalars(schema::ScalarField {
-            data: Some(schema::scalar_field::Data::DoubleData(
-                schema::DoubleArray { data: vec![s] },
-            )),
-        }));
+    let col = |cols: &[schema::FieldData], name: &str| -> usize {
+        cols.iter().position(|f| f.field_name == name).unwrap()
+    };
+    match change {
+        Change::None => {}
+        Change::Score(s) => {
+            let n = col(&cols, "score");
+            cols[n].field = Some(Field::Scalars(schema::ScalarField {
+                data: Some(Data::DoubleData(schema::DoubleArray { data: vec![s] })),
+            }));
+        }
+        Change::VectorUlp => {
+            let n = col(&cols, "vec");
+            let Some(Field::Vectors(v)) = &mut cols[n].field else {
+                panic!("vec is not a vector column")
+            };
+            let Some(vector_field::Data::FloatVector(f)) = &mut v.data else {
+                panic!("vec is not a float vector")
+            };
+            f.data[0] = f32::from_bits(f.data[0].to_bits() + 1);
+        }
+        Change::Dynamic(json) => {
+            let n = col(&cols, "$meta");
+            cols[n].field = Some(Field::Scalars(schema::ScalarField {
+                data: Some(Data::JsonData(schema::JsonArray {
+                    data: vec![json.as_bytes().to_vec()],
+                })),
+            }));
+        }
     }
     let r = c
         .insert(pb::InsertRequest {
@@ -143,12 +177,16 @@ fn verify_passes_after_migrate_and_names_the_keys_b_lost_gained_or_changed() {
     );
     assert!(r["collections"][0]["ranges"].as_u64().unwrap() >= expected / 300);
 
-    // Alter B: row 1 deleted, row 2 with another score, row 100000 added.
+    // Alter B: row 1 deleted, row 2 with another score, row 4 with one vector component one
+    // ulp up, row 5 with another dynamic key, row 100000 added.
     let s = spec(&target);
     on_milvus(Path::new(b), async |c| {
-        c.delete(&target, "", "pk in [1, 2]").await.unwrap();
-        insert_row(&c, &s, &target, "p2", 2, Some(-1.5)).await;
-        insert_row(&c, &s, &target, "_default", 100_000, None).await;
+        c.delete(&target, "", "pk in [1, 2, 4, 5]").await.unwrap();
+        insert_row(&c, &s, &target, "p2", 2, Change::Score(-1.5)).await;
+        insert_row(&c, &s, &target, "p1", 4, Change::VectorUlp).await;
+        let json = r#"{"extra_2":"changed"}"#;
+        insert_row(&c, &s, &target, "p2", 5, Change::Dynamic(json)).await;
+        insert_row(&c, &s, &target, "_default", 100_000, Change::None).await;
     });
 
     for mode in [
@@ -164,7 +202,11 @@ fn verify_passes_after_migrate_and_names_the_keys_b_lost_gained_or_changed() {
         assert_eq!(v["rows_b"].as_u64(), Some(expected), "{mode:?}: {r}");
         assert_eq!(keys(&r, "missing"), ["1"], "{mode:?}: {r}");
         assert_eq!(keys(&r, "extra"), ["100000"], "{mode:?}: {r}");
-        assert_eq!(keys(&r, "different"), ["2 (score)"], "{mode:?}: {r}");
+        assert_eq!(
+            keys(&r, "different"),
+            ["2 (score)", "4 (vec)", "5 ($meta)"],
+            "{mode:?}: {r}"
+        );
     }
     // The default sample names the keys B lost and gained (every key is enumerated).
     let (code, r) = verify_json(a, b, &coll, &target, &[]);
@@ -190,7 +232,10 @@ fn verify_passes_after_migrate_and_names_the_keys_b_lost_gained_or_changed() {
     assert!(text.contains("DIFFERENT"), "{text}");
     assert!(text.contains("1 missing on B (1)"), "{text}");
     assert!(text.contains("1 extra on B (100000)"), "{text}");
-    assert!(text.contains("1 different (2 (score))"), "{text}");
+    assert!(
+        text.contains("3 different (2 (score), 4 (vec), 5 ($meta))"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -205,7 +250,7 @@ fn migrate_fails_when_b_differs_from_a_and_keeps_the_backup() {
     // A gains a row after the backup: the migration reuses the backup, so B lacks it.
     let s = spec(&coll);
     on_milvus(Path::new(a), async |c| {
-        insert_row(&c, &s, &coll, "_default", 50_000, None).await;
+        insert_row(&c, &s, &coll, "_default", 50_000, Change::None).await;
     });
 
     let out = run(&[
