@@ -298,21 +298,33 @@ impl MilvusClient {
     pub async fn count(&self, collection: &str, partitions: &[String]) -> Result<i64, MilvusError> {
         match count_method(self.version()) {
             CountMethod::CountStar => self.count_star(collection, partitions).await,
-            CountMethod::EnumerateKeys => {
-                let (pk, _) = self.primary_key(collection).await?;
-                let mut n = 0i64;
-                let mut after = None;
-                loop {
-                    let page = self
-                        .key_page(collection, partitions, &pk, after.as_ref(), MAX_QUERY_LIMIT)
-                        .await?;
-                    n += page.len() as i64;
-                    if (page.len() as u64) < MAX_QUERY_LIMIT {
-                        return Ok(n);
-                    }
-                    after = page.into_iter().next_back();
-                }
+            CountMethod::EnumerateKeys => self.count_by_keys(collection, partitions).await,
+        }
+    }
+
+    /// The live rows of a collection (or some partitions) by enumerating their keys in pages
+    /// of [`MAX_QUERY_LIMIT`]: what [`MilvusClient::count`] does on servers without
+    /// `count(*)`, usable on any server.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn count_by_keys(
+        &self,
+        collection: &str,
+        partitions: &[String],
+    ) -> Result<i64, MilvusError> {
+        let (pk, _) = self.primary_key(collection).await?;
+        let mut n = 0i64;
+        let mut after = None;
+        loop {
+            let page = self
+                .key_page(collection, partitions, &pk, after.as_ref(), MAX_QUERY_LIMIT)
+                .await?;
+            n += page.len() as i64;
+            if (page.len() as u64) < MAX_QUERY_LIMIT {
+                return Ok(n);
             }
+            after = page.into_iter().next_back();
         }
     }
 }
