@@ -46,6 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         keep_partial: false,
         sequential: false,
         lease: LeaseOptions::default(),
+        verify: milvus_migrate::verify::VerifyOptions::default(),
         context: RunContext::default(),
     };
     let report = migrate(request, Arc::new(NoProgress)).await?;

@@ -15,6 +15,7 @@ use crate::retry::Retryable;
 use crate::seed::SeedError;
 use crate::storage::StorageError;
 use crate::transfer::TransferError;
+use crate::verify::VerifyError;
 
 /// Any error of the library.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,9 @@ pub enum Error {
     /// `seed` could not finish.
     #[error(transparent)]
     Seed(#[from] SeedError),
+    /// A verification could not run, or found a difference where one is a failure.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
     /// The flow was cancelled ([`crate::transfer::RunContext::cancel`]).
     #[error("cancelled")]
     Cancelled,
@@ -96,6 +100,7 @@ impl Error {
                 _ => false,
             },
             Self::Phase(e) => e.is_retryable(),
+            Self::Verify(e) => e.is_retryable(),
             Self::Restore(e) => matches!(
                 e,
                 RestoreError::Step {

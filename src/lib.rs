@@ -16,6 +16,8 @@
 //! - [`restore`]: the `restore` flow: create collections, stage binlogs, import, verify.
 //! - [`seed`]: sample collections with generated rows in a real Milvus (demos, CI, tests).
 //! - [`migrate`]: the one-command migration: create on A, copy, restore on B, verify.
+//! - [`verify`]: content verification of a collection on A against one on B (counts, keys,
+//!   every field of a sample or of every row).
 //! - [`lease`]: one live run at a time of a named job, held as an object in a store.
 //! - [`clock`]: wall-clock seconds and their UTC form, as our records carry them.
 //! - [`error`]: the crate's public error enum.
@@ -39,6 +41,7 @@ pub mod seed;
 pub mod storage;
 pub mod throttle;
 pub mod transfer;
+pub mod verify;
 
 pub use error::Error;
 

@@ -15,10 +15,11 @@ use milvus_migrate::lease::LeaseOptions;
 use milvus_migrate::migrate::MigrateRequest;
 use milvus_migrate::restore::{Naming, RestoreRequest};
 use milvus_migrate::transfer::{self, CopyRequest, CopyTarget, RunContext, Session};
+use milvus_migrate::verify::{VerifyMode, VerifyOptions, VerifyRequest};
 
 /// Exit code: everything done.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: finished, some objects failed (listed).
+/// Exit code: finished, some objects failed (listed); for `verify`, the collections differ.
 pub const EXIT_PARTIAL: u8 = 1;
 /// Exit code: fatal error, nothing or not everything was attempted.
 pub const EXIT_FATAL: u8 = 2;
@@ -60,6 +61,8 @@ pub enum Command {
     Restore(Box<RestoreArgs>),
     /// Migrate collections from Milvus A to Milvus B: create, copy, restore, verify.
     Migrate(Box<MigrateArgs>),
+    /// Compare collections on Milvus A with their copies on Milvus B, row by row.
+    Verify(Box<VerifyArgs>),
     /// Create a sample collection with generated rows in a Milvus (demos, CI, tests).
     Seed(SeedArgs),
     /// Run the migration daemon: a gRPC job API (see docs/daemon.md).
@@ -147,9 +150,80 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub sequential: bool,
     #[command(flatten)]
+    pub check: VerifyFlags,
+    #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
     pub transfer: TransferFlags,
+}
+
+/// How B is compared with A: the flags `migrate` and `verify` share.
+#[derive(Debug, Args)]
+pub struct VerifyFlags {
+    /// count: exact row counts; sample: counts, every key, and every field of a sample of
+    /// rows; full: every field of every row.
+    #[arg(long = "verify", value_name = "MODE", default_value_t = VerifyMode::Sample)]
+    pub mode: VerifyMode,
+    /// Rows compared field by field in sample mode.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub sample: u64,
+    /// Rows per key range in full mode (at most 16384).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=16_384))]
+    pub page: u64,
+}
+
+impl VerifyFlags {
+    fn options(&self) -> VerifyOptions {
+        VerifyOptions {
+            mode: self.mode,
+            sample: self.sample,
+            page: self.page,
+            ..VerifyOptions::default()
+        }
+    }
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Profile of Milvus A (milvus-backup backup.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Profile of Milvus B.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+    /// Collection on A: `coll`, `db.coll` or `db.*`; repeatable or comma-separated.
+    #[arg(
+        short = 'c',
+        long = "collection",
+        value_name = "COLL",
+        value_delimiter = ',',
+        required_unless_present = "databases"
+    )]
+    pub collections: Vec<String>,
+    /// Whole database on A; repeatable.
+    #[arg(
+        short = 'd',
+        long = "database",
+        value_name = "DB",
+        value_delimiter = ','
+    )]
+    pub databases: Vec<String>,
+    /// The collection on B (`coll` or `db.coll`), for one `-c` collection. Default: the
+    /// same name (or as --suffix / --rename say).
+    #[arg(short = 't', long, value_name = "COLL", conflicts_with_all = ["suffix", "rename"])]
+    pub target: Option<String>,
+    /// Names on B are A's plus this suffix.
+    #[arg(short = 's', long, value_name = "SUFFIX", conflicts_with = "rename")]
+    pub suffix: Option<String>,
+    /// Names on B: `old:new`, `db1.old:db2.new`, `db1.*:db2.*`.
+    #[arg(short = 'r', long, value_name = "MAP")]
+    pub rename: Vec<String>,
+    #[command(flatten)]
+    pub check: VerifyFlags,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What a migration does: the flags `migrate` and `jobs submit migrate` share.
@@ -387,6 +461,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Create(args) => create(*args).await,
         Command::Restore(args) => restore(*args).await,
         Command::Migrate(args) => migrate(*args).await,
+        Command::Verify(args) => verify(*args).await,
         Command::Seed(args) => seed(args).await,
         Command::Serve(args) => daemon::serve(*args).await,
         Command::Jobs(args) => daemon::jobs(*args).await,
@@ -475,6 +550,7 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
                 wait: args.wait,
                 ..LeaseOptions::default()
             },
+            verify: args.check.options(),
             context: RunContext::default(),
         },
         progress.clone(),
@@ -514,7 +590,7 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
             opt(c.rows_a),
             opt(c.rows_b),
             c.rows_imported,
-            if c.verified { "yes" } else { "no (not loaded)" }
+            c.verified_by
         );
     }
     for p in &r.phases {
@@ -528,6 +604,43 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
         );
     }
     Ok(EXIT_OK)
+}
+
+async fn verify(args: VerifyArgs) -> Result<u8> {
+    let from = load(&args.from)?;
+    let to = load(&args.to)?;
+    let naming = match &args.target {
+        Some(t) => match args.collections.as_slice() {
+            [one] if args.databases.is_empty() => Naming::parse_rename(&[format!("{one}:{t}")])?,
+            _ => anyhow::bail!("--target needs exactly one -c collection"),
+        },
+        None => Naming::from_flags(args.suffix.as_deref(), &args.rename)?,
+    };
+    let r = milvus_migrate::verify::verify(&VerifyRequest {
+        from,
+        to,
+        selectors: Selector::parse_all(&args.collections, &args.databases)?,
+        naming,
+        options: args.check.options(),
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        for c in &r.collections {
+            println!(
+                "{} {} -> {} ({}, {} rows compared, {:.1}s): {}",
+                if c.ok() { "same     " } else { "DIFFERENT" },
+                c.source,
+                c.target,
+                c.mode,
+                c.rows_compared,
+                c.secs,
+                c.summary()
+            );
+        }
+    }
+    Ok(if r.ok { EXIT_OK } else { EXIT_PARTIAL })
 }
 
 async fn restore(args: RestoreArgs) -> Result<u8> {

@@ -662,6 +662,8 @@ pub fn migrate_request_with(
             wait: true,
             ..crate::lease::LeaseOptions::default()
         },
+        // Jobs verify as `migrate` does by default: a sample of rows, field by field.
+        verify: crate::verify::VerifyOptions::default(),
         context,
     })
 }

@@ -43,6 +43,7 @@ use crate::milvus::{ClientOptions, MilvusClient};
 use crate::restore::{self, Naming, RestoreError, RestoreReport, RestoreRequest};
 use crate::storage::{StorageErrorKind, Store, layout};
 use crate::transfer::{self, CopyRequest, CopyTarget, RunContext, Session};
+use crate::verify::{self, CollectionVerification, VerifyError, VerifyMode, VerifyOptions};
 
 /// A failure of one phase of a migration: the phase, then the underlying error (which names
 /// the collection and the store or Milvus it was talking to).
@@ -129,6 +130,9 @@ pub struct MigrateRequest {
     pub sequential: bool,
     /// The migration's lease: its ttl, and whether to wait for another run holding it.
     pub lease: LeaseOptions,
+    /// The last phase's check of B against A: counts only, or also content (a sample of
+    /// rows, or every row). A content difference fails the migration and keeps the backup.
+    pub verify: VerifyOptions,
     /// Shared limit and cancel signal.
     pub context: RunContext,
 }
@@ -136,7 +140,7 @@ pub struct MigrateRequest {
 /// Time spent in one phase.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseTime {
-    /// `check`, `create`, `copy`, `restore`, `cleanup`.
+    /// `check`, `create`, `copy`, `restore`, `verify`, `cleanup`.
     pub phase: String,
     /// Seconds.
     pub secs: f64,
@@ -157,8 +161,14 @@ pub struct MigratedCollection {
     pub rows_b: Option<u64>,
     /// Rows the imports reported (0 when nothing was imported by this run).
     pub rows_imported: u64,
-    /// Whether B's counts were compared with A's (collection and partitions).
+    /// Whether B's counts were compared with A's (collection and partitions), and its
+    /// content too unless the verification mode is `count`.
     pub verified: bool,
+    /// How B was checked: `content (sample)`, `content (full)`, `count`, or `not verified`
+    /// and why.
+    pub verified_by: String,
+    /// The content comparison of B with A (absent in `count` mode or when B is not loaded).
+    pub verification: Option<CollectionVerification>,
 }
 
 /// The result of `migrate`.
@@ -421,6 +431,12 @@ async fn finished(
                 rows_b,
                 rows_imported: 0,
                 verified: c.verified && rows_b == Some(c.rows),
+                verified_by: if c.verified && rows_b == Some(c.rows) {
+                    "count (earlier run)".into()
+                } else {
+                    "not verified".into()
+                },
+                verification: None,
             }
         })
         .collect();
@@ -648,6 +664,23 @@ async fn run_held(
         ),
     });
 
+    // Phase 4: B's content against A's. A difference fails the migration before the
+    // completion record and the cleanup, so the backup stays for inspection.
+    context.check()?;
+    *phase_now = "verify";
+    let t = Instant::now();
+    let verifications = verify_content(req, plan, &restored, &observer).await?;
+    phases.push(PhaseTime {
+        phase: "verify".into(),
+        secs: t.elapsed().as_secs_f64(),
+        note: verifications
+            .iter()
+            .flatten()
+            .map(CollectionVerification::summary)
+            .collect::<Vec<_>>()
+            .join("; "),
+    });
+
     // The completion record, before the cleanup: a rerun after a kill from here on checks B
     // and finishes the cleanup instead of migrating again.
     context.check()?;
@@ -661,7 +694,7 @@ async fn run_held(
         cleaned: false,
     };
     let mut collections = Vec::with_capacity(restored.collections.len());
-    for c in &restored.collections {
+    for (c, content) in restored.collections.iter().zip(verifications) {
         let collection_id = b
             .with_db(&c.db_name)
             .describe_collection(&c.collection_name)
@@ -674,6 +707,13 @@ async fn run_held(
             rows_b: c.rows,
             rows_imported: c.rows_imported,
             verified: c.verified,
+            verified_by: match (&content, c.verified) {
+                (Some(v), true) => format!("content ({})", v.mode),
+                (None, true) => "count".into(),
+                (_, false) if c.rows.is_none() => "not verified (B not loaded)".into(),
+                (_, false) => "not verified (no count recorded on A)".into(),
+            },
+            verification: content,
         };
         done.collections.push(DoneCollection {
             source: migrated.source.clone(),
@@ -723,6 +763,58 @@ async fn run_held(
         copy: copy_report,
         restore: Some(restored),
     })
+}
+
+/// Compares each restored collection on B with its source on A, unless the mode is `count`
+/// (the restore compared the counts) or B is not loaded (nothing can be queried).
+///
+/// # Errors
+/// [`VerifyError::Differs`] for the first collection whose content differs, naming the keys;
+/// query failures.
+async fn verify_content(
+    req: &MigrateRequest,
+    plan: &Plan,
+    restored: &RestoreReport,
+    observer: &Arc<dyn CopyObserver>,
+) -> Result<Vec<Option<CollectionVerification>>, Error> {
+    if req.verify.mode == VerifyMode::Count || restored.collections.iter().all(|c| c.rows.is_none())
+    {
+        return Ok(vec![None; restored.collections.len()]);
+    }
+    let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
+    let mut out = Vec::with_capacity(restored.collections.len());
+    for c in &restored.collections {
+        if c.rows.is_none() {
+            out.push(None);
+            continue;
+        }
+        observer.step(&format!(
+            "verify: comparing `{}.{}` with `{}.{}` on A ({})",
+            c.db_name, c.collection_name, c.source_db, c.source_collection, req.verify.mode
+        ));
+        let v = verify::verify_collection(
+            &a.with_db(&c.source_db),
+            &c.source_collection,
+            &plan.b.with_db(&c.db_name),
+            &c.collection_name,
+            &req.verify,
+        )
+        .await?;
+        if !v.ok() {
+            return Err(VerifyError::Differs {
+                source_name: v.source.clone(),
+                target: v.target.clone(),
+                summary: format!(
+                    "{}; the backup `{}` is kept for inspection",
+                    v.summary(),
+                    plan.name
+                ),
+            }
+            .into());
+        }
+        out.push(Some(v));
+    }
+    Ok(out)
 }
 
 /// What [`discard`] undid.

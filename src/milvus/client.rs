@@ -911,11 +911,16 @@ impl MilvusClient {
     }
 
     /// `count(*)` with Strong consistency, over the whole collection or some partitions. The
-    /// collection must be loaded.
+    /// collection must be loaded. Servers before 2.3 refuse it: callers use
+    /// [`MilvusClient::count`] (`query.rs`), which picks the method by version.
     ///
     /// # Errors
     /// [`MilvusError`].
-    pub async fn count(&self, collection: &str, partitions: &[String]) -> Result<i64, MilvusError> {
+    pub(super) async fn count_star(
+        &self,
+        collection: &str,
+        partitions: &[String],
+    ) -> Result<i64, MilvusError> {
         let req = pb::QueryRequest {
             db_name: self.db.clone(),
             collection_name: collection.to_string(),

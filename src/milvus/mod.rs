@@ -12,8 +12,10 @@ pub mod convert;
 pub mod error;
 pub mod gc;
 pub mod protocol;
+pub mod query;
 mod version;
 
 pub use client::{ClientOptions, Flushed, MilvusClient, Reply};
 pub use error::MilvusError;
+pub use query::{CountMethod, Pk, PkKind, PrimaryKey, count_method};
 pub use version::{ServerVersion, restorable_into};

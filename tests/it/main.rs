@@ -9,6 +9,7 @@ mod migrate;
 mod milvus;
 mod minio_stack;
 mod support;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -79,7 +79,7 @@ fn migrate_moves_a_collection_in_one_command_and_cleans_up() {
         .iter()
         .map(|p| p["phase"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["create", "copy", "restore", "cleanup"]);
+    assert_eq!(phases, ["create", "copy", "restore", "verify", "cleanup"]);
     assert!(report["bytes_moved"].as_u64().unwrap() > 0);
 
     // The intermediate copies are gone from both backup stores.

@@ -1,0 +1,406 @@
+//! Queries by primary-key range: pages of rows or keys, and exact row counts on every server
+//! version, in an `impl MilvusClient` block beside the client's own calls.
+//!
+//! Owns: the primary key of a collection ([`PrimaryKey`], [`Pk`]), boolean expressions over it
+//! ([`range_expr`], [`in_expr`]), paging by key (`pk > last` with a limit, never `offset`:
+//! Milvus 2.2 refuses `offset + limit > 16384`, and an offset rescans what it skips), and
+//! [`MilvusClient::count`], which uses `count(*)` where the server has it and enumerates the
+//! keys where it has not (Milvus < 2.3, [`count_method`]). Does not own what the rows are
+//! compared with (`crate::verify`).
+//!
+//! Paging by key relies on Milvus returning the `limit` smallest keys of the expression in
+//! ascending order when a limit is given (the proxy merges the segments' results by key, as
+//! the query iterators of the official SDKs also assume). Every full page is checked for that
+//! order, and an unordered one is an error rather than a silently skipped row.
+
+use super::MilvusClient;
+use super::MilvusError;
+use super::proto::{common, milvus as pb, schema};
+use super::version::ServerVersion;
+
+/// The largest `limit` a query may carry on every supported server (2.2's window).
+pub const MAX_QUERY_LIMIT: u64 = 16_384;
+
+/// How [`MilvusClient::count`] counts on a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountMethod {
+    /// `Query` with output field `count(*)` (2.3 and later).
+    CountStar,
+    /// Enumerating primary keys in key-range pages (2.2 refuses an empty expression, so it has
+    /// no `count(*)`).
+    EnumerateKeys,
+}
+
+/// How rows are counted on a server of this version: `count(*)` from 2.3 (unknown versions
+/// count as newest), else by enumerating the keys.
+pub fn count_method(version: &ServerVersion) -> CountMethod {
+    if version.at_least(2, 3, 0) {
+        CountMethod::CountStar
+    } else {
+        CountMethod::EnumerateKeys
+    }
+}
+
+/// A primary-key value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pk {
+    /// Int64 key.
+    Int(i64),
+    /// VarChar key.
+    Str(String),
+}
+
+impl Pk {
+    /// The key as an expression literal: a number, or a double-quoted string with `\` and `"`
+    /// escaped.
+    pub fn literal(&self) -> String {
+        match self {
+            Pk::Int(i) => i.to_string(),
+            Pk::Str(s) => {
+                let mut out = String::with_capacity(s.len() + 2);
+                out.push('"');
+                for ch in s.chars() {
+                    if ch == '"' || ch == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(ch);
+                }
+                out.push('"');
+                out
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Pk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pk::Int(i) => write!(f, "{i}"),
+            Pk::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// The type of a primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PkKind {
+    /// `Int64`.
+    Int64,
+    /// `VarChar`.
+    VarChar,
+}
+
+/// A collection's primary-key field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryKey {
+    /// Field name.
+    pub name: String,
+    /// Its type.
+    pub kind: PkKind,
+}
+
+impl PrimaryKey {
+    /// The primary key of a schema; `None` when it has none of a supported type.
+    pub fn of(schema: &schema::CollectionSchema) -> Option<PrimaryKey> {
+        let f = schema.fields.iter().find(|f| f.is_primary_key)?;
+        let kind = match schema::DataType::try_from(f.data_type).ok()? {
+            schema::DataType::Int64 => PkKind::Int64,
+            schema::DataType::VarChar => PkKind::VarChar,
+            _ => return None,
+        };
+        Some(PrimaryKey {
+            name: f.name.clone(),
+            kind,
+        })
+    }
+
+    /// The keys of a query answer's key column, in answer order.
+    pub fn column(&self, fields: &[schema::FieldData]) -> Option<Vec<Pk>> {
+        let f = fields.iter().find(|f| f.field_name == self.name)?;
+        let Some(schema::field_data::Field::Scalars(sc)) = &f.field else {
+            return None;
+        };
+        match (&sc.data, self.kind) {
+            (Some(schema::scalar_field::Data::LongData(l)), PkKind::Int64) => {
+                Some(l.data.iter().copied().map(Pk::Int).collect())
+            }
+            (Some(schema::scalar_field::Data::StringData(s)), PkKind::VarChar) => {
+                Some(s.data.iter().cloned().map(Pk::Str).collect())
+            }
+            // An empty answer may carry no column data at all.
+            (None, _) => Some(Vec::new()),
+            _ => None,
+        }
+    }
+}
+
+/// `after < pk <= upto`, either bound open when `None`; everything (`pk < 0 || pk >= 0`,
+/// `pk >= ""`) when both are. Never empty: 2.2 refuses an empty expression. The parser reads
+/// `-9223372036854775808` as minus an out-of-range number, so `i64::MIN` never appears as a
+/// literal: bounds at it are written with `i64::MIN + 1`.
+pub fn range_expr(pk: &PrimaryKey, after: Option<&Pk>, upto: Option<&Pk>) -> String {
+    let name = &pk.name;
+    let mut parts = Vec::new();
+    match after {
+        Some(Pk::Int(i64::MIN)) => parts.push(format!("{name} >= {}", i64::MIN + 1)),
+        Some(a) => parts.push(format!("{name} > {}", a.literal())),
+        None => {}
+    }
+    match upto {
+        Some(Pk::Int(i64::MIN)) => parts.push(format!("{name} < {}", i64::MIN + 1)),
+        Some(u) => parts.push(format!("{name} <= {}", u.literal())),
+        None => {}
+    }
+    if parts.is_empty() {
+        return match pk.kind {
+            PkKind::Int64 => format!("{name} < 0 || {name} >= 0"),
+            PkKind::VarChar => format!("{name} >= \"\""),
+        };
+    }
+    parts.join(" && ")
+}
+
+/// `pk in [k1, k2, ...]`.
+pub fn in_expr(pk: &PrimaryKey, keys: &[Pk]) -> String {
+    let list: Vec<String> = keys.iter().map(Pk::literal).collect();
+    format!("{} in [{}]", pk.name, list.join(", "))
+}
+
+impl MilvusClient {
+    /// A `Query` with Strong consistency: the columns of `output_fields` for the rows `expr`
+    /// selects (at most `limit`, when given), in some partitions or all.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn query(
+        &self,
+        collection: &str,
+        partitions: &[String],
+        expr: &str,
+        output_fields: &[String],
+        limit: Option<u64>,
+    ) -> Result<Vec<schema::FieldData>, MilvusError> {
+        let query_params = limit
+            .map(|n| {
+                vec![common::KeyValuePair {
+                    key: "limit".into(),
+                    value: n.to_string(),
+                }]
+            })
+            .unwrap_or_default();
+        let req = pb::QueryRequest {
+            db_name: self.db().to_string(),
+            collection_name: collection.to_string(),
+            expr: expr.to_string(),
+            output_fields: output_fields.to_vec(),
+            partition_names: partitions.to_vec(),
+            query_params,
+            consistency_level: common::ConsistencyLevel::Strong as i32,
+            use_default_consistency: false,
+            ..Default::default()
+        };
+        let r: pb::QueryResults = self
+            .call("Query", move |mut s| {
+                let req = req.clone();
+                async move { s.query(req).await }
+            })
+            .await?;
+        Ok(r.fields_data)
+    }
+
+    /// The primary key and schema of a collection.
+    ///
+    /// # Errors
+    /// [`MilvusError`]; [`MilvusError::Unsupported`] when the collection has no Int64 or
+    /// VarChar primary key.
+    pub async fn primary_key(
+        &self,
+        collection: &str,
+    ) -> Result<(PrimaryKey, schema::CollectionSchema), MilvusError> {
+        let schema = self
+            .describe_collection(collection)
+            .await?
+            .schema
+            .unwrap_or_default();
+        let pk = PrimaryKey::of(&schema).ok_or_else(|| MilvusError::Unsupported {
+            address: self.address().to_string(),
+            version: self.version().raw.clone(),
+            what: format!("collection `{collection}` has no Int64 or VarChar primary key"),
+        })?;
+        Ok((pk, schema))
+    }
+
+    /// The smallest `limit` keys greater than `after` (all keys from the start when `None`),
+    /// ascending.
+    ///
+    /// # Errors
+    /// [`MilvusError`]; [`MilvusError::Unsupported`] when a full page is not in ascending
+    /// key order (paging by key would skip rows).
+    pub async fn key_page(
+        &self,
+        collection: &str,
+        partitions: &[String],
+        pk: &PrimaryKey,
+        after: Option<&Pk>,
+        limit: u64,
+    ) -> Result<Vec<Pk>, MilvusError> {
+        let fields = self
+            .query(
+                collection,
+                partitions,
+                &range_expr(pk, after, None),
+                std::slice::from_ref(&pk.name),
+                Some(limit),
+            )
+            .await?;
+        let keys = pk
+            .column(&fields)
+            .ok_or_else(|| self.unexpected(collection, "the answer lacks the key column"))?;
+        self.ordered_page(collection, keys, limit)
+    }
+
+    /// A page as paging by key needs it: ascending. A short page is complete whatever its
+    /// order, so it is sorted; a full one must already be in order.
+    pub(crate) fn ordered_page(
+        &self,
+        collection: &str,
+        mut keys: Vec<Pk>,
+        limit: u64,
+    ) -> Result<Vec<Pk>, MilvusError> {
+        let sorted = keys.windows(2).all(|w| w[0] < w[1]);
+        if !sorted {
+            if keys.len() as u64 >= limit {
+                return Err(self.unexpected(
+                    collection,
+                    "a query page with a limit is not in ascending key order, so it cannot be \
+                     paged by key",
+                ));
+            }
+            keys.sort();
+        }
+        Ok(keys)
+    }
+
+    fn unexpected(&self, collection: &str, what: &str) -> MilvusError {
+        MilvusError::Unsupported {
+            address: self.address().to_string(),
+            version: self.version().raw.clone(),
+            what: format!("collection `{collection}`: {what}"),
+        }
+    }
+
+    /// The live rows of a collection, or of some of its partitions, exactly: `count(*)` with
+    /// Strong consistency where the server has it, else every key enumerated in pages of
+    /// [`MAX_QUERY_LIMIT`] ([`count_method`]). The collection must be loaded.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn count(&self, collection: &str, partitions: &[String]) -> Result<i64, MilvusError> {
+        match count_method(self.version()) {
+            CountMethod::CountStar => self.count_star(collection, partitions).await,
+            CountMethod::EnumerateKeys => self.count_by_keys(collection, partitions).await,
+        }
+    }
+
+    /// The live rows of a collection (or some partitions) by enumerating their keys in pages
+    /// of [`MAX_QUERY_LIMIT`]: what [`MilvusClient::count`] does on servers without
+    /// `count(*)`, usable on any server.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn count_by_keys(
+        &self,
+        collection: &str,
+        partitions: &[String],
+    ) -> Result<i64, MilvusError> {
+        let (pk, _) = self.primary_key(collection).await?;
+        let mut n = 0i64;
+        let mut after = None;
+        loop {
+            let page = self
+                .key_page(collection, partitions, &pk, after.as_ref(), MAX_QUERY_LIMIT)
+                .await?;
+            n += page.len() as i64;
+            if (page.len() as u64) < MAX_QUERY_LIMIT {
+                return Ok(n);
+            }
+            after = page.into_iter().next_back();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pk(kind: PkKind) -> PrimaryKey {
+        PrimaryKey {
+            name: "id".into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn servers_before_2_3_count_by_enumerating_keys() {
+        let m = |v: &str| count_method(&ServerVersion::parse(v));
+        assert_eq!(m("v2.2.16-lite"), CountMethod::EnumerateKeys);
+        assert_eq!(m("v2.2.0"), CountMethod::EnumerateKeys);
+        assert_eq!(m("v2.3.0"), CountMethod::CountStar);
+        assert_eq!(m("v2.3.5-lite"), CountMethod::CountStar);
+        assert_eq!(m("v2.6.3"), CountMethod::CountStar);
+        // Unparsable (dev builds, managed clouds) counts as newest.
+        assert_eq!(m("master-20260101-abc"), CountMethod::CountStar);
+    }
+
+    #[test]
+    fn range_expressions_are_never_empty_and_escape_strings() {
+        let i = pk(PkKind::Int64);
+        assert_eq!(range_expr(&i, None, None), "id < 0 || id >= 0");
+        assert_eq!(
+            range_expr(&i, Some(&Pk::Int(i64::MIN)), Some(&Pk::Int(0))),
+            "id >= -9223372036854775807 && id <= 0"
+        );
+        assert_eq!(
+            range_expr(&i, None, Some(&Pk::Int(i64::MIN))),
+            "id < -9223372036854775807"
+        );
+        assert_eq!(range_expr(&i, Some(&Pk::Int(5)), None), "id > 5");
+        assert_eq!(
+            range_expr(&i, Some(&Pk::Int(-3)), Some(&Pk::Int(9))),
+            "id > -3 && id <= 9"
+        );
+        let s = pk(PkKind::VarChar);
+        assert_eq!(range_expr(&s, None, None), "id >= \"\"");
+        assert_eq!(
+            range_expr(&s, None, Some(&Pk::Str("a\"b\\c".into()))),
+            r#"id <= "a\"b\\c""#
+        );
+        assert_eq!(
+            in_expr(&s, &[Pk::Str("x".into()), Pk::Str("y".into())]),
+            r#"id in ["x", "y"]"#
+        );
+        assert_eq!(in_expr(&i, &[Pk::Int(1), Pk::Int(2)]), "id in [1, 2]");
+    }
+
+    #[test]
+    fn key_columns_decode_by_type() {
+        let longs = schema::FieldData {
+            field_name: "id".into(),
+            field: Some(schema::field_data::Field::Scalars(schema::ScalarField {
+                data: Some(schema::scalar_field::Data::LongData(schema::LongArray {
+                    data: vec![3, 1],
+                })),
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            pk(PkKind::Int64).column(std::slice::from_ref(&longs)),
+            Some(vec![Pk::Int(3), Pk::Int(1)])
+        );
+        // The wrong type is not silently read as keys.
+        assert_eq!(pk(PkKind::VarChar).column(&[longs]), None);
+        assert_eq!(pk(PkKind::Int64).column(&[]), None);
+        assert!(Pk::Int(2) < Pk::Int(10));
+        assert!(Pk::Str("10".into()) < Pk::Str("2".into()));
+    }
+}

@@ -1,0 +1,340 @@
+//! Content verification (issue 15) on the real Milvus 2.3.5 pair: `migrate` verifies B's
+//! content by default, `verify` finds nothing after a migration and names the keys when B is
+//! altered (a row deleted, a row changed, a row added), in sample and full mode, and a
+//! migration whose B differs from A fails and keeps its backup.
+
+use std::path::Path;
+
+use milvus_migrate::milvus::proto::{milvus as pb, schema};
+use milvus_migrate::seed::{self, SeedSpec};
+use serde_json::Value;
+
+use crate::migrate::files_under;
+use crate::milvus::{on_milvus, profiles, run, run_json, unique};
+use crate::support::milvus::Stack;
+
+const ROWS: u64 = 2000;
+
+/// The spec `seed_collection` seeds with (the tests build rows of the same shape).
+fn spec(coll: &str) -> SeedSpec {
+    SeedSpec {
+        collection: coll.into(),
+        rows: ROWS,
+        dim: 16,
+        partitions: vec!["p1".into(), "p2".into()],
+        dynamic: true,
+        delete_every: 9,
+        ..SeedSpec::default()
+    }
+}
+
+fn seed_collection(profile: &Path, coll: &str) -> u64 {
+    let out = crate::milvus::seed(
+        profile,
+        coll,
+        &[
+            "--rows",
+            &ROWS.to_string(),
+            "--dim",
+            "16",
+            "--partitions",
+            "p1,p2",
+            "--dynamic",
+            "--delete-every",
+            "9",
+        ],
+    );
+    out["expected_rows"].as_u64().unwrap()
+}
+
+/// A change to a generated row before it is inserted.
+enum Change {
+    None,
+    /// `score` replaced.
+    Score(f64),
+    /// The first component of `vec` one ulp up.
+    VectorUlp,
+    /// The dynamic field's JSON replaced.
+    Dynamic(&'static str),
+}
+
+/// Inserts generated row `i` into `coll` (partition `part`), changed as asked.
+async fn insert_row(
+    c: &milvus_migrate::milvus::MilvusClient,
+    spec: &SeedSpec,
+    coll: &str,
+    part: &str,
+    i: u64,
+    change: Change,
+) {
+    use schema::{field_data::Field, scalar_field::Data, vector_field};
+    let mut cols = seed::columns(spec, part, &[i], true);
+    let col = |cols: &[schema::FieldData], name: &str| -> usize {
+        cols.iter().position(|f| f.field_name == name).unwrap()
+    };
+    match change {
+        Change::None => {}
+        Change::Score(s) => {
+            let n = col(&cols, "score");
+            cols[n].field = Some(Field::Scalars(schema::ScalarField {
+                data: Some(Data::DoubleData(schema::DoubleArray { data: vec![s] })),
+            }));
+        }
+        Change::VectorUlp => {
+            let n = col(&cols, "vec");
+            let Some(Field::Vectors(v)) = &mut cols[n].field else {
+                panic!("vec is not a vector column")
+            };
+            let Some(vector_field::Data::FloatVector(f)) = &mut v.data else {
+                panic!("vec is not a float vector")
+            };
+            f.data[0] = f32::from_bits(f.data[0].to_bits() + 1);
+        }
+        Change::Dynamic(json) => {
+            let n = col(&cols, "$meta");
+            cols[n].field = Some(Field::Scalars(schema::ScalarField {
+                data: Some(Data::JsonData(schema::JsonArray {
+                    data: vec![json.as_bytes().to_vec()],
+                })),
+            }));
+        }
+    }
+    let r = c
+        .insert(pb::InsertRequest {
+            collection_name: coll.into(),
+            partition_name: part.into(),
+            fields_data: cols,
+            num_rows: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.insert_cnt, 1);
+}
+
+fn verify_json(a: &str, b: &str, coll: &str, target: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec![
+        "verify", "--from", a, "--to", b, "-c", coll, "--target", target, "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); exit {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), report)
+}
+
+fn keys(report: &Value, kind: &str) -> Vec<String> {
+    report["collections"][0][kind]["first"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn verify_passes_after_migrate_and_names_the_keys_b_lost_gained_or_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("vf_alter");
+    let target = format!("{coll}_bak");
+    let expected = seed_collection(Path::new(a), &coll);
+
+    // migrate verifies the content by default.
+    let report = run_json(&[
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "--json",
+    ]);
+    let c = &report["collections"][0];
+    assert_eq!(c["verified_by"], "content (sample)", "{report}");
+    assert_eq!(c["verification"]["rows_a"].as_u64(), Some(expected));
+    assert_eq!(c["verification"]["rows_b"].as_u64(), Some(expected));
+    assert_eq!(c["verification"]["rows_compared"].as_u64(), Some(1000));
+    let phases: Vec<&str> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["create", "copy", "restore", "verify", "cleanup"]);
+
+    // Nothing differs, in either mode; full compares every row.
+    for mode in ["sample", "full"] {
+        let (code, r) = verify_json(a, b, &coll, &target, &["--verify", mode]);
+        assert_eq!(code, 0, "{r}");
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let (_, r) = verify_json(a, b, &coll, &target, &["--verify", "full", "--page", "300"]);
+    assert_eq!(
+        r["collections"][0]["rows_compared"].as_u64(),
+        Some(expected)
+    );
+    assert!(r["collections"][0]["ranges"].as_u64().unwrap() >= expected / 300);
+
+    // Alter B: row 1 deleted, row 2 with another score, row 4 with one vector component one
+    // ulp up, row 5 with another dynamic key, row 100000 added.
+    let s = spec(&target);
+    on_milvus(Path::new(b), async |c| {
+        c.delete(&target, "", "pk in [1, 2, 4, 5]").await.unwrap();
+        insert_row(&c, &s, &target, "p2", 2, Change::Score(-1.5)).await;
+        insert_row(&c, &s, &target, "p1", 4, Change::VectorUlp).await;
+        let json = r#"{"extra_2":"changed"}"#;
+        insert_row(&c, &s, &target, "p2", 5, Change::Dynamic(json)).await;
+        insert_row(&c, &s, &target, "_default", 100_000, Change::None).await;
+    });
+
+    for mode in [
+        &["--verify", "full"][..],
+        &["--verify", "full", "--page", "128"][..],
+        &["--verify", "sample", "--sample", "100000"][..],
+    ] {
+        let (code, r) = verify_json(a, b, &coll, &target, mode);
+        assert_eq!(code, 1, "{mode:?}: {r}");
+        assert_eq!(r["ok"], false);
+        let v = &r["collections"][0];
+        assert_eq!(v["rows_a"].as_u64(), Some(expected), "{mode:?}: {r}");
+        assert_eq!(v["rows_b"].as_u64(), Some(expected), "{mode:?}: {r}");
+        assert_eq!(keys(&r, "missing"), ["1"], "{mode:?}: {r}");
+        assert_eq!(keys(&r, "extra"), ["100000"], "{mode:?}: {r}");
+        assert_eq!(
+            keys(&r, "different"),
+            ["2 (score)", "4 (vec)", "5 ($meta)"],
+            "{mode:?}: {r}"
+        );
+    }
+    // The default sample names the keys B lost and gained (every key is enumerated).
+    let (code, r) = verify_json(a, b, &coll, &target, &[]);
+    assert_eq!(code, 1, "{r}");
+    assert_eq!(keys(&r, "missing"), ["1"], "{r}");
+    assert_eq!(keys(&r, "extra"), ["100000"], "{r}");
+    // Counts alone see the deleted row and the added one balance out per collection, but
+    // not per partition (1 is in p1, 100000 in _default).
+    let (code, r) = verify_json(a, b, &coll, &target, &["--verify", "count"]);
+    assert_eq!(code, 1, "{r}");
+    let parts = r["collections"][0]["partitions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(parts.iter().any(|p| p["rows_a"] != p["rows_b"]), "{r}");
+
+    // The text report names them too.
+    let out = run(&[
+        "verify", "--from", a, "--to", b, "-c", &coll, "--target", &target, "--verify", "full",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DIFFERENT"), "{text}");
+    assert!(text.contains("1 missing on B (1)"), "{text}");
+    assert!(text.contains("1 extra on B (100000)"), "{text}");
+    assert!(
+        text.contains("3 different (2 (score), 4 (vec), 5 ($meta))"),
+        "{text}"
+    );
+}
+
+#[test]
+fn migrate_fails_when_b_differs_from_a_and_keeps_the_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("vf_fail");
+    seed_collection(Path::new(a), &coll);
+    let name = unique("vf_fail_b");
+    run_json(&["create", "--config", a, "-c", &coll, "-n", &name, "--json"]);
+    // A gains a row after the backup: the migration reuses the backup, so B lacks it.
+    let s = spec(&coll);
+    on_milvus(Path::new(a), async |c| {
+        insert_row(&c, &s, &coll, "_default", 50_000, Change::None).await;
+    });
+
+    let out = run(&[
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "-n", &name,
+        "--verify", "full",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("phase verify"), "{stderr}");
+    assert!(stderr.contains("1 missing on B (50000)"), "{stderr}");
+    assert!(stderr.contains("kept for inspection"), "{stderr}");
+    // No cleanup ran: both backup copies are still there.
+    let stack = Stack::get();
+    for store in [&stack.store_a, &stack.store_b] {
+        assert!(
+            files_under(&store.object_path(&format!("backup/{name}"))) > 0,
+            "backup removed from {}",
+            store.bucket
+        );
+    }
+}
+
+/// Counting by enumerated keys (what Milvus 2.2, without `count(*)`, gets) agrees with
+/// `count(*)` per collection and partition, across more than one key page and with deletes;
+/// and a VarChar-keyed collection verifies in full after a migration.
+#[test]
+fn counts_by_keys_match_count_star_and_varchar_keys_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("vf_keys");
+    // More rows than one page of keys (16384), deletes in every partition.
+    crate::milvus::seed(
+        Path::new(a),
+        &coll,
+        &[
+            "--rows",
+            "40000",
+            "--dim",
+            "4",
+            "--partitions",
+            "p1",
+            "--delete-every",
+            "7",
+        ],
+    );
+    on_milvus(Path::new(a), async |c| {
+        assert_eq!(
+            milvus_migrate::milvus::count_method(c.version()),
+            milvus_migrate::milvus::CountMethod::CountStar
+        );
+        for parts in [vec![], vec!["_default".to_string()], vec!["p1".to_string()]] {
+            let star = c.count(&coll, &parts).await.unwrap();
+            let keys = c.count_by_keys(&coll, &parts).await.unwrap();
+            assert_eq!(keys, star, "partitions {parts:?}");
+        }
+        assert_eq!(
+            c.count_by_keys(&coll, &[]).await.unwrap(),
+            40000 - 5715 /* rows 0, 7, 14, ... < 40000 deleted */
+        );
+    });
+
+    let vc = unique("vf_varchar");
+    crate::milvus::seed(
+        Path::new(a),
+        &vc,
+        &["--rows", "1500", "--dim", "8", "--varchar-pk", "--dynamic"],
+    );
+    let report = run_json(&[
+        "migrate", "--from", a, "--to", b, "-c", &vc, "--suffix", "_bak", "--verify", "full",
+        "--page", "200", "--json",
+    ]);
+    let c = &report["collections"][0];
+    assert_eq!(c["verified_by"], "content (full)", "{report}");
+    assert_eq!(c["verification"]["rows_compared"].as_u64(), Some(1500));
+    assert!(
+        c["verification"]["ranges"].as_u64().unwrap() >= 8,
+        "{report}"
+    );
+    let target = format!("{vc}_bak");
+    on_milvus(Path::new(b), async |c| {
+        c.delete(&target, "", r#"pk in ["pk-7"]"#).await.unwrap();
+    });
+    let (code, r) = verify_json(a, b, &vc, &target, &["--verify", "full", "--page", "200"]);
+    assert_eq!(code, 1, "{r}");
+    assert_eq!(keys(&r, "missing"), ["\"pk-7\""], "{r}");
+}
