@@ -8,7 +8,9 @@
 # The copy tests start their own real s3s-fs and MinIO servers on free loopback ports and stop
 # them at the end. The tests that need real Milvus run in two rounds, one stack at a time (two
 # Milvus at once is what the 2-core machine carries well):
-#   1. everything but `minio_stack::`, with the s3s-fs stack this script starts with
+#   1. everything but `minio_stack::` (`versions::` also starts a Milvus 2.2.16 and a Milvus
+#      2.3.5 on local disk, at offsets 1400 and 1500, in target/mm-test-versions), with the
+#      s3s-fs stack this script starts with
 #      scripts/stack.sh in target/mm-test-stack (Milvus A/B at offsets 1000/1100: proxies 20530
 #      and 20630; stores on 9300 and 9400, so a demo stack on the default ports may run at the
 #      same time), found through MM_TEST_STACK;
@@ -44,7 +46,13 @@ unset AWS_CA_BUNDLE
 ports=(MM_MILVUS_A_OFFSET=1000 MM_MILVUS_B_OFFSET=1100 MM_A_PORT=9300 MM_B_PORT=9400)
 stack=target/mm-test-stack
 minio_stack=target/mm-test-stack-minio
+# The version matrix's single instances (tests/it/support/single.rs starts them on first use).
+versions=target/mm-test-versions
+stop_versions() {
+    for m in m22local m23local; do bash scripts/milvus.sh stop "$versions" "$m" >/dev/null 2>&1 || true; done
+}
 trap 'bash scripts/stack.sh stop "$stack" >/dev/null 2>&1 || true
+      stop_versions
       MM_STORE=minio bash scripts/stack.sh stop "$minio_stack" >/dev/null 2>&1 || true' EXIT
 threads="--test-threads=${MM_TEST_THREADS:-2}"
 
@@ -52,6 +60,7 @@ env "${ports[@]}" bash scripts/stack.sh start "$stack"
 export MM_TEST_STACK="$PWD/$stack"
 cargo test --locked -- "$threads" --skip minio_stack:: "$@"
 bash scripts/stack.sh stop "$stack" >/dev/null
+stop_versions
 
 env "${ports[@]}" MM_STORE=minio bash scripts/stack.sh start "$minio_stack"
 export MM_TEST_STACK_MINIO="$PWD/$minio_stack"

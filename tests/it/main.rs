@@ -10,6 +10,7 @@ mod milvus;
 mod minio_stack;
 mod support;
 mod verify;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

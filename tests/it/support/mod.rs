@@ -6,6 +6,7 @@ pub mod fault_proxy;
 pub mod mc;
 pub mod milvus;
 pub mod s3;
+pub mod single;
 pub mod tls_front;
 
 /// Where `scripts/install-deps.sh` installs tools: `$MM_TOOLS_DIR`, else

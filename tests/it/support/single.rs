@@ -1,0 +1,171 @@
+//! Single real Milvus instances beside the stack's pair, for the version matrix
+//! (`versions::`): Milvus 2.2.16 and Milvus 2.3.5, each keeping its data on local disk
+//! (`common.storageType: local`), as `scripts/milvus.sh start DIR NAME OFFSET --milvus-version V
+//! --storage local` runs them.
+//!
+//! Owns: starting such an instance once per test process (under `flock`, so two processes do
+//! not start it twice; `milvus.sh start` is a no-op when it already runs healthy with the same
+//! settings), reading its `instance.env`, and writing a v1 profile for it. Instances live in
+//! `target/mm-test-versions/NAME` and keep running for later test runs; `scripts/test.sh`
+//! stops them. Does not own any client.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use super::milvus::Endpoint;
+
+/// Where the instances live, relative to the package root.
+pub const DIR: &str = "target/mm-test-versions";
+
+/// One running instance on local disk.
+#[derive(Clone, Debug)]
+pub struct Single {
+    pub endpoint: Endpoint,
+    /// Its `localStorage.path`: where its binlogs are files.
+    pub local_path: PathBuf,
+}
+
+/// An instance to start: name, port offset, release.
+struct Spec {
+    name: &'static str,
+    offset: u32,
+    version: &'static str,
+}
+
+/// Milvus 2.2.16 on local disk (on these machines 2.2.16 cannot use S3: see test-infra).
+const M22: Spec = Spec {
+    name: "m22local",
+    offset: 1400,
+    version: "2.2.16",
+};
+/// Milvus 2.3.5 on local disk.
+const M23: Spec = Spec {
+    name: "m23local",
+    offset: 1500,
+    version: "2.3.5",
+};
+
+static M22_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+static M23_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+
+impl Single {
+    /// Milvus 2.2.16 with local storage, started on first use.
+    pub fn milvus_22_local() -> &'static Single {
+        match M22_CELL.get_or_init(|| start(&M22)) {
+            Ok(s) => s,
+            Err(e) => panic!("no Milvus 2.2.16 on local disk: {e}"),
+        }
+    }
+
+    /// Milvus 2.3.5 with local storage, started on first use.
+    pub fn milvus_23_local() -> &'static Single {
+        match M23_CELL.get_or_init(|| start(&M23)) {
+            Ok(s) => s,
+            Err(e) => panic!("no Milvus 2.3.5 on local disk: {e}"),
+        }
+    }
+
+    /// Writes `dir/file`: a v1 profile (milvus-backup's `backup.yaml`) for this Milvus, its
+    /// storage `local` (`rootPath` the data directory), backups in the local directory
+    /// `backups`. Returns the path.
+    pub fn profile(&self, dir: &Path, file: &str, backups: &Path) -> PathBuf {
+        let m = &self.endpoint;
+        let text = format!(
+            r#"milvus:
+  address: {addr}
+  port: {port}
+  authorizationEnabled: false
+  tlsMode: 0
+minio:
+  storageType: "local"
+  rootPath: "{root}"
+  backupStorageType: "local"
+  backupRootPath: "{backups}"
+backup:
+  gcPause:
+    enable: true
+    address: http://{addr}:{metrics}
+"#,
+            addr = m.address,
+            port = m.port,
+            metrics = m.metrics_port,
+            root = self.local_path.display(),
+            backups = backups.display(),
+        );
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn start(spec: &Spec) -> Result<Single, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join(DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    let lock = root.join(format!("{DIR}.lock"));
+    let mut last = String::new();
+    // rootCoord's port lies in the ephemeral range: a start that finds it briefly taken is
+    // tried again, as scripts/stack.sh does.
+    for _ in 0..3 {
+        let out = Command::new("flock")
+            .arg("-o")
+            .arg(&lock)
+            .arg("bash")
+            .arg(root.join("scripts/milvus.sh"))
+            .args(["start", dir.to_str().unwrap(), spec.name])
+            .arg(spec.offset.to_string())
+            .args(["--milvus-version", spec.version, "--storage", "local"])
+            .current_dir(root)
+            .output()
+            .map_err(|e| format!("cannot run flock/bash scripts/milvus.sh: {e}"))?;
+        if out.status.success() {
+            return read(&dir.join(spec.name));
+        }
+        last = format!(
+            "`scripts/milvus.sh start {} {} {} --milvus-version {} --storage local` failed \
+             ({}); run scripts/install-deps.sh if Milvus {} is missing\nstdout:\n{}\nstderr:\n{}",
+            dir.display(),
+            spec.name,
+            spec.offset,
+            spec.version,
+            out.status,
+            spec.version,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !last.contains("address already in use") && !last.contains("ports in use") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    Err(last)
+}
+
+fn read(d: &Path) -> Result<Single, String> {
+    let path = d.join("instance.env");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let vars: HashMap<&str, &str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let get = |k: &str| {
+        vars.get(k)
+            .map(|v| v.to_string())
+            .ok_or_else(|| format!("{} lacks {k}", path.display()))
+    };
+    let num = |k: &str| -> Result<u32, String> { get(k)?.parse().map_err(|e| format!("{k}: {e}")) };
+    Ok(Single {
+        endpoint: Endpoint {
+            address: get("MILVUS_ADDRESS")?,
+            port: num("MILVUS_PORT")? as u16,
+            metrics_port: num("MILVUS_METRICS_PORT")? as u16,
+            offset: num("MILVUS_OFFSET")?,
+            dir: d.to_path_buf(),
+        },
+        local_path: PathBuf::from(get("MILVUS_LOCAL_PATH")?),
+    })
+}
