@@ -71,12 +71,15 @@ pub fn requirements(c: &CollectionBackupInfo) -> Vec<Requirement> {
     let segs: Vec<&SegmentBackupInfo> = c.segments().collect();
     if let Some(s) = segs.iter().find(|s| s.storage_version == 2) {
         need(
-            (2, 6, 0),
+            super::version::STORAGE_V2_SINCE,
             format!("segment {} in storage format v2", s.segment_id),
         );
     }
     if let Some(s) = segs.iter().find(|s| s.is_l0) {
-        need((2, 4, 5), format!("L0 delete segment {}", s.segment_id));
+        need(
+            super::version::L0_IMPORT_SINCE,
+            format!("L0 delete segment {}", s.segment_id),
+        );
     }
     if let Some(sc) = &c.schema {
         let nested = sc.struct_array_fields.iter().flat_map(|s| s.fields.iter());

@@ -6,6 +6,11 @@
 
 use std::fmt;
 
+/// The first release that imports L0 (delete-only) segments (`l0_import`).
+pub const L0_IMPORT_SINCE: (u32, u32, u32) = (2, 4, 5);
+/// The first release that reads storage-v2 segments (packed column groups).
+pub const STORAGE_V2_SINCE: (u32, u32, u32) = (2, 6, 0);
+
 /// A Milvus server version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerVersion {
@@ -44,12 +49,14 @@ impl ServerVersion {
 
     /// L0 (delete-only) segments exist from 2.4; importing them from 2.4.5.
     pub fn supports_l0_import(&self) -> bool {
-        self.at_least(2, 4, 5)
+        let (a, b, c) = L0_IMPORT_SINCE;
+        self.at_least(a, b, c)
     }
 
     /// Storage v2 segments (packed parquet) can be read only by 2.6 and later.
     pub fn supports_storage_v2(&self) -> bool {
-        self.at_least(2, 6, 0)
+        let (a, b, c) = STORAGE_V2_SINCE;
+        self.at_least(a, b, c)
     }
 
     /// Whether `GetLoadingProgress` tells a collection that is not loaded by a status code
