@@ -1,6 +1,6 @@
 //! The version matrix against real servers (issue 14): a Milvus 2.2.16 that keeps its data on
-//! local disk migrated into the stack's Milvus 2.3.5 on S3, and the stack's Milvus 2.3.5 on S3
-//! migrated into a Milvus 2.3.5 on local disk. Each ends verified by content, with the row
+//! local disk migrated into the stack's Milvus 2.3.5 on S3, the stack's Milvus 2.3.5 on S3
+//! migrated into a Milvus 2.3.5 on local disk, and that one back into S3. Each ends verified by content, with the row
 //! counts on A taken exactly (2.2 has no `count(*)`).
 
 use std::path::Path;
@@ -31,6 +31,24 @@ fn seed_22_schema(profile: &Path, coll: &str) -> (u64, Value) {
     counts_of(&seeded)
 }
 
+/// `migrate --from a --to b -c coll --suffix _bak --json` plus `extra`; its report.
+fn migrate(a: &Path, b: &Path, coll: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "migrate",
+        "--from",
+        a.to_str().unwrap(),
+        "--to",
+        b.to_str().unwrap(),
+        "-c",
+        coll,
+        "--suffix",
+        "_bak",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    run_json(&args)
+}
+
 fn assert_migrated(report: &Value, expected: u64) {
     let c = &report["collections"][0];
     assert_eq!(c["rows_a"].as_u64(), Some(expected), "{report}");
@@ -50,18 +68,7 @@ fn milvus_2_2_on_local_disk_migrates_into_2_3_on_s3_verified_by_content() {
     let version = on_milvus(&a, async |c| c.version().raw.clone());
     assert!(version.starts_with("v2.2.16"), "{version}");
 
-    let report = run_json(&[
-        "migrate",
-        "--from",
-        a.to_str().unwrap(),
-        "--to",
-        b.to_str().unwrap(),
-        "-c",
-        &coll,
-        "--suffix",
-        "_bak",
-        "--json",
-    ]);
+    let report = migrate(&a, &b, &coll, &[]);
     assert_migrated(&report, expected);
     // B's partitions hold what A's held (counted on 2.2 without count(*)).
     let target = format!("{coll}_bak");
@@ -86,20 +93,7 @@ fn milvus_2_3_on_s3_migrates_into_2_3_on_local_disk_verified_by_content() {
     let coll = unique("vloc");
     let (expected, _) = seed_22_schema(&a, &coll);
 
-    let report = run_json(&[
-        "migrate",
-        "--from",
-        a.to_str().unwrap(),
-        "--to",
-        b.to_str().unwrap(),
-        "-c",
-        &coll,
-        "--suffix",
-        "_bak",
-        "--verify",
-        "full",
-        "--json",
-    ]);
+    let report = migrate(&a, &b, &coll, &["--verify", "full"]);
     let c = &report["collections"][0];
     assert_eq!(c["rows_b"].as_u64(), Some(expected), "{report}");
     assert_eq!(c["verified_by"], "content (full)", "{report}");
@@ -121,5 +115,21 @@ fn milvus_2_3_on_s3_migrates_into_2_3_on_local_disk_verified_by_content() {
     assert!(
         left.iter().all(|n| n.ends_with(".migrate-done.json")),
         "{left:?}"
+    );
+}
+
+#[test]
+fn milvus_2_3_on_local_disk_migrates_into_2_3_on_s3_verified_by_content() {
+    let src = Single::milvus_23_local();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = src.profile(tmp.path(), "m23local.yaml", &tmp.path().join("backups-a"));
+    let (_, b) = profiles(tmp.path());
+    let coll = unique("vlsrc");
+    let (expected, _) = seed_22_schema(&a, &coll);
+    let report = migrate(&a, &b, &coll, &[]);
+    assert_migrated(&report, expected);
+    assert_eq!(
+        crate::migrate::files_under(&tmp.path().join("backups-a")),
+        0
     );
 }
