@@ -251,18 +251,21 @@ impl Plan {
         let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
         let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
         let sources = create::resolve(&a, &req.selectors).await?;
+        let unsupported = |coll: &str, reason: String| -> Error {
+            RestoreError::Unsupported {
+                address: b.address().to_string(),
+                version: b.version().raw.clone(),
+                collection: coll.to_string(),
+                reason,
+            }
+            .into()
+        };
         // A backup from a newer release line than B's cannot be imported there: refuse now,
         // before anything is written.
         if let Err(reason) = crate::milvus::restorable_into(a.version(), b.version())
             && let Some((_, coll)) = sources.first()
         {
-            return Err(RestoreError::Unsupported {
-                address: b.address().to_string(),
-                version: b.version().raw.clone(),
-                collection: coll.clone(),
-                reason,
-            }
-            .into());
+            return Err(unsupported(coll, reason));
         }
         // The same for each schema's types and features by B's version (segments are checked
         // again by the restore, once the backup records them).
@@ -276,15 +279,8 @@ impl Plan {
                     .map(crate::milvus::convert::schema_to_meta),
                 ..Default::default()
             };
-            if let Err(reason) = crate::milvus::protocol::restorable(&info, b.version()) {
-                return Err(RestoreError::Unsupported {
-                    address: b.address().to_string(),
-                    version: b.version().raw.clone(),
-                    collection: coll.clone(),
-                    reason,
-                }
-                .into());
-            }
+            crate::milvus::protocol::restorable(&info, b.version())
+                .map_err(|reason| unsupported(coll, reason))?;
         }
         let resolved = sources
             .iter()

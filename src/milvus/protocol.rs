@@ -49,7 +49,7 @@ pub struct Requirement {
 /// Rules, each from where the feature first appears:
 /// - storage-v2 segments: 2.6.0 (import option `storage_version`, milvus-backup sends it per
 ///   segment: `mb@f81df44:internal/client/milvus/grpc.go` `GrpcBulkInsertInput.opts`);
-/// - L0 delete segments: 2.4.5 (`l0_import`; see [`ServerVersion::supports_l0_import`]);
+/// - L0 delete segments: 2.4.5 (`l0_import`; [`super::version::L0_IMPORT_SINCE`]);
 /// - Float16/BFloat16/SparseFloat vectors and `is_clustering_key`: proto `v2.4.0`
 ///   `proto/schema.proto` (DataType 102–104, FieldSchema 14);
 /// - nullable fields, functions (BM25) and Geometry: proto `v2.5.0` `proto/schema.proto`

@@ -42,23 +42,6 @@ impl ServerVersion {
         self.parsed.is_none_or(|v| v >= (major, minor, patch))
     }
 
-    /// 2.4 introduced import v2: `Import` needs a partition and lists segment directories.
-    pub fn has_import_v2(&self) -> bool {
-        self.at_least(2, 4, 0)
-    }
-
-    /// L0 (delete-only) segments exist from 2.4; importing them from 2.4.5.
-    pub fn supports_l0_import(&self) -> bool {
-        let (a, b, c) = L0_IMPORT_SINCE;
-        self.at_least(a, b, c)
-    }
-
-    /// Storage v2 segments (packed parquet) can be read only by 2.6 and later.
-    pub fn supports_storage_v2(&self) -> bool {
-        let (a, b, c) = STORAGE_V2_SINCE;
-        self.at_least(a, b, c)
-    }
-
     /// Whether `GetLoadingProgress` tells a collection that is not loaded by a status code
     /// (2.3 on: `CollectionNotLoaded`, read as 0 %). 2.2 answers it with the generic
     /// `UnexpectedError` ("has not been loaded to memory or load failed"), so there the load
@@ -131,10 +114,12 @@ mod tests {
         assert_eq!(ServerVersion::parse("v2.5.4.1").parsed, Some((2, 5, 4)));
         assert_eq!(ServerVersion::parse("master-20260101-abc").parsed, None);
         let v = ServerVersion::parse("v2.3.5-lite");
-        assert!(v.at_least(2, 3, 0) && !v.has_import_v2() && !v.supports_l0_import());
-        assert!(ServerVersion::parse("dev").supports_storage_v2());
+        let (a, b, c) = L0_IMPORT_SINCE;
+        assert!(v.at_least(2, 3, 0) && !v.at_least(2, 4, 0) && !v.at_least(a, b, c));
+        let (a, b, c) = STORAGE_V2_SINCE;
+        assert!(ServerVersion::parse("dev").at_least(a, b, c));
         assert!(!ServerVersion::parse("v2.2.16-lite").has_loading_progress_status());
         assert!(v.has_loading_progress_status());
-        assert!(ServerVersion::parse("v2.6.3").supports_storage_v2());
+        assert!(ServerVersion::parse("v2.6.3").at_least(a, b, c));
     }
 }
