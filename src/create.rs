@@ -611,7 +611,6 @@ async fn discover(
 
     // Row counts at backup time, when the collection can be queried.
     let rows = if load_state == "Loaded" {
-        let total = c.count(name, &[]).await.map_err(step("Query count(*)"))?;
         let mut per = BTreeMap::new();
         // Partition-key collections refuse queries naming partitions: the total only.
         let partition_key = desc
@@ -625,10 +624,22 @@ async fn discover(
                 .map_err(step("Query count(*)"))?;
             per.insert(p.clone(), n.max(0) as u64);
         }
+        // Where counting reads every primary key (no count(*)), the partitions' counts add up
+        // to the total: reading all keys a second time would buy nothing.
+        let enumerates =
+            crate::milvus::count_method(c.version()) == crate::milvus::CountMethod::EnumerateKeys;
+        let total = if enumerates && !partition_key {
+            per.values().sum()
+        } else {
+            c.count(name, &[])
+                .await
+                .map_err(step("Query count(*)"))?
+                .max(0) as u64
+        };
         Some(CollectionRows {
             db_name: db.to_string(),
             collection_name: name.to_string(),
-            rows: total.max(0) as u64,
+            rows: total,
             partitions: per,
         })
     } else {
