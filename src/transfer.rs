@@ -293,6 +293,34 @@ impl Session {
 /// refuse the credentials, a destination holding a different backup, or a failure every object
 /// would meet. Per-object failures are in the report instead.
 pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<CopyReport, Error> {
+    prepare_copy(&req).await?.run(observer).await
+}
+
+/// A copy between two profiles' backup stores, checked and ready to run: for a caller that
+/// orders its objects first ([`CopyJob::order`]).
+#[derive(Debug)]
+pub struct PreparedCopy {
+    session: Session,
+    /// The copy.
+    pub job: CopyJob,
+}
+
+impl PreparedCopy {
+    /// Runs the copy to the end.
+    ///
+    /// # Errors
+    /// As [`copy`].
+    pub async fn run(self, observer: Arc<dyn CopyObserver>) -> Result<CopyReport, Error> {
+        let PreparedCopy { session, job } = self;
+        Ok(copy::run(job, session.copy_config(), session.limits(), observer).await?)
+    }
+}
+
+/// Checks a copy request (names, the source backup) and builds its job.
+///
+/// # Errors
+/// As [`copy`], for everything found before the first object is listed.
+pub async fn prepare_copy(req: &CopyRequest) -> Result<PreparedCopy, Error> {
     let config = req.from.transfer(&req.overrides)?;
     let allow_server_side = config.mode != TransferMode::Streaming;
     let session = Session::with_context(config, req.context.clone());
@@ -326,12 +354,13 @@ pub async fn copy(req: CopyRequest, observer: Arc<dyn CopyObserver>) -> Result<C
         ledger: None,
         allow_server_side,
         objects: None,
-        in_order: false,
+        order: None,
+        gate: None,
     };
     if let Some(dir) = &req.state_dir {
         job.ledger = Some(copy::ledger_path(dir, &job));
     }
-    Ok(copy::run(job, session.copy_config(), session.limits(), observer).await?)
+    Ok(PreparedCopy { session, job })
 }
 
 /// Undoes what a stopped copy left at its destination: aborts the multipart uploads its

@@ -663,6 +663,7 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
             load: args.load,
             keep_partial: args.keep_partial,
             sequential: args.sequential,
+            upstream: None,
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
             context: RunContext::default(),

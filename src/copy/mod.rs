@@ -29,6 +29,7 @@
 
 mod buffers;
 pub mod checksum;
+pub mod gate;
 pub mod idle;
 pub mod ledger;
 mod pipeline;
@@ -46,6 +47,7 @@ use tokio::sync::Semaphore;
 pub use crate::retry::{RetryPolicy, Retryable};
 use crate::storage::{HttpGate, ObjectInfo, StorageError, StorageErrorKind, Store};
 use crate::throttle::ByteLimiter;
+pub use gate::{Relay, SourceGate};
 pub use ledger::Ledger;
 pub use plan::{Action, CopyPlan};
 pub use report::{CopyObserver, CopyReport, NoProgress, ObjectFailure, PlanSummary};
@@ -165,9 +167,13 @@ pub struct CopyJob {
     /// where the destination layout differs from the source's (a backup's group directories).
     /// `src_prefix` then only names the copy (ledger path, report).
     pub objects: Option<Vec<(String, ObjectInfo)>>,
-    /// Copy in the order of `objects` (see [`CopyPlan::order_as_listed`]) instead of largest
-    /// first.
-    pub in_order: bool,
+    /// Copy these relative keys first, in this order (see [`CopyPlan::order_first`]), then
+    /// the rest largest first: for a consumer that uses groups of objects as they arrive (a
+    /// restore importing each segment once its binlogs are there).
+    pub order: Option<Vec<String>>,
+    /// Wait before reading each object until the gate says it exists: the source is being
+    /// written by another copy at the same time ([`gate`]).
+    pub gate: Option<Arc<dyn SourceGate>>,
 }
 
 impl CopyJob {
@@ -184,7 +190,8 @@ impl CopyJob {
             ledger: None,
             allow_server_side: true,
             objects: None,
-            in_order: false,
+            order: None,
+            gate: None,
         }
     }
 }
@@ -379,8 +386,8 @@ pub async fn run(
     let last_keys = job.last.clone();
     let last: Vec<&str> = last_keys.iter().map(String::as_str).collect();
     let mut plan = CopyPlan::build(&src_rel, &dst_rel, &state, &last);
-    if job.in_order {
-        plan.order_as_listed(&src_rel, &last);
+    if let Some(first) = &job.order {
+        plan.order_first(first, &last);
     }
     if let Some(first) = plan.conflicts.first()
         && !job.overwrite
@@ -617,6 +624,15 @@ async fn run_stage(
             let handle = tokio::spawn(async move {
                 if ctx.stop.load(Ordering::Relaxed) || ctx.limits.cancel.is_cancelled() {
                     return Ok(false);
+                }
+                if let Some(gate) = &ctx.job.gate {
+                    let src = ctx.job.src.name();
+                    ctx.limits
+                        .unless_cancelled(src, &item.rel, gate.ready(&item.rel))
+                        .await?;
+                    if ctx.stop.load(Ordering::Relaxed) {
+                        return Ok(false);
+                    }
                 }
                 pipeline::copy_item(&ctx, item).await.map(|()| true)
             });

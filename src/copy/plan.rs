@@ -120,15 +120,15 @@ impl CopyPlan {
 }
 
 impl CopyPlan {
-    /// Reorders the items as `src` lists them, `last` still at the end: for a consumer that
-    /// uses groups of objects as they arrive (a restore importing each segment once its
-    /// binlogs are staged), whole groups early matter more than overlapping large objects.
-    pub fn order_as_listed(&mut self, src: &[(String, ObjectInfo)], last: &[&str]) {
-        let position: HashMap<&str, usize> = src
+    /// Puts the items named in `first` at the front, in that order; the others keep their
+    /// order (largest first) after them, and `last` stays at the end.
+    pub fn order_first(&mut self, first: &[String], last: &[&str]) {
+        let position: HashMap<&str, usize> = first
             .iter()
             .enumerate()
-            .map(|(i, (k, _))| (k.as_str(), i))
+            .map(|(i, k)| (k.as_str(), i))
             .collect();
+        // Stable: items not in `first` keep their relative order.
         self.items.sort_by_key(|item| {
             (
                 last.contains(&item.rel.as_str()),
@@ -256,16 +256,21 @@ mod tests {
     }
 
     #[test]
-    fn listed_order_kept_on_request_with_meta_last() {
+    fn named_objects_go_first_in_their_order_the_rest_large_first_meta_last() {
         let src = vec![
             obj("meta/backup_meta.json", 10, "m"),
+            obj("other/small", 2, "d"),
             obj("seg1/small", 1, "a"),
             obj("seg1/large", 1000, "b"),
+            obj("other/large", 5000, "e"),
             obj("seg2/large", 900, "c"),
         ];
         let last = ["meta/backup_meta.json"];
         let mut plan = CopyPlan::build(&src, &[], &LedgerState::default(), &last);
-        plan.order_as_listed(&src, &last);
+        let first: Vec<String> = ["seg1/small", "seg1/large", "seg2/large", "gone"]
+            .map(String::from)
+            .to_vec();
+        plan.order_first(&first, &last);
         let order: Vec<_> = plan.items.iter().map(|i| i.rel.as_str()).collect();
         assert_eq!(
             order,
@@ -273,6 +278,8 @@ mod tests {
                 "seg1/small",
                 "seg1/large",
                 "seg2/large",
+                "other/large",
+                "other/small",
                 "meta/backup_meta.json"
             ]
         );

@@ -1,9 +1,12 @@
 //! `migrate`: collections from Milvus A to Milvus B in one command, the manual procedure
 //! (`milvus-backup create` on A, download, upload, `milvus-backup restore` on B) done end to end.
 //!
-//! Phases: preflight (both Milvus reachable, no name clash on B), create the backup on A (in A's
-//! backup store; with `direct`, straight into B's backup store), copy it to B's backup store,
-//! restore it on B, verify, clean up the intermediate copies unless asked to keep them.
+//! Stages ([`Stages`], one method each, over a [`Plan`] built once): preflight (both Milvus
+//! reachable, no name clash on B), create the backup on A (in A's backup store; with `direct`,
+//! straight into B's backup store), copy it to B's backup store and restore it on B at once
+//! (the copy writes the binlogs in the order the restore imports them, and each segment is
+//! imported as soon as the copy has written it; `sequential` runs one after the other), verify,
+//! record the completion, clean up the intermediate copies unless asked to keep them.
 //!
 //! A migration is a job that is safe to start again (its records: [`records`]):
 //! - **Resumable.** The backup name is derived from the request, so the same command finds its
@@ -25,6 +28,7 @@ mod records;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -35,7 +39,7 @@ use records::{done_key, lease_key, read_done, read_state, state_key, write_done,
 
 use crate::clock::unix_now;
 use crate::config::{Profile, TransferOptions};
-use crate::copy::{CopyObserver, CopyReport};
+use crate::copy::{CopyObserver, CopyReport, Relay};
 use crate::create::{self, CreateReport, CreateRequest, Selector};
 use crate::error::Error;
 use crate::lease::{Lease, LeaseError, LeaseOptions};
@@ -181,8 +185,12 @@ pub struct MigrateReport {
     pub completed_earlier: Option<String>,
     /// Per collection.
     pub collections: Vec<MigratedCollection>,
-    /// Per phase.
+    /// Per phase. The copy and the restore overlap unless `--sequential` (or nothing needed
+    /// copying): their times then add up to more than the run's.
     pub phases: Vec<PhaseTime>,
+    /// Segment imports that ended on B while the copy between the stores still ran (absent
+    /// when the two did not run at once).
+    pub imports_during_copy: Option<u64>,
     /// Bytes copied between the stores by this run (both copies when not direct).
     pub bytes_moved: u64,
     /// Wall time.
@@ -448,6 +456,7 @@ async fn finished(
                 records::when(done)
             ),
         }],
+        imports_during_copy: None,
         bytes_moved: 0,
         duration_secs: started.elapsed().as_secs_f64(),
         throughput_mib_s: 0.0,
@@ -457,7 +466,7 @@ async fn finished(
     })
 }
 
-/// The migration under its lease.
+/// The migration under its lease: its stages in order, each a method of [`Stages`].
 async fn run_held(
     req: &MigrateRequest,
     plan: &Plan,
@@ -466,43 +475,115 @@ async fn run_held(
     context: &RunContext,
     started: Instant,
 ) -> Result<MigrateReport, Error> {
-    let observer = Arc::clone(observer);
-    let name = &plan.name;
+    let mut run = Stages {
+        req,
+        plan,
+        observer: Arc::clone(observer),
+        context,
+        phases: Vec::new(),
+        imports_during_copy: None,
+    };
     // A run this one waited for may have completed it.
-    match read_done(&plan.b_backup, &plan.b_dir).await? {
-        Some(done) if !req.drop_existing => {
-            let report = finished(plan, &done, started).await?;
-            if !done.cleaned && !req.keep_backup {
-                *phase_now = "cleanup";
-                observer.step("cleanup: removing the backup copies an earlier run left");
-                plan.remove_copies().await?;
-                write_done(
-                    &plan.b_backup,
-                    &plan.b_dir,
-                    &DoneRecord {
-                        cleaned: true,
-                        ..done
-                    },
-                )
-                .await?;
-            }
-            return Ok(report);
-        }
-        // --drop-existing: migrate again.
-        Some(_) => plan.b_backup.delete(&done_key(&plan.b_dir)).await?,
-        None => {}
+    if let Some(report) = run.completed_earlier(phase_now, started).await? {
+        return Ok(report);
+    }
+    let redo = run.check_targets().await?;
+    *phase_now = "create";
+    let create = run.create().await?;
+    let (copy, restored) = run.copy_and_restore(phase_now, redo).await?;
+    *phase_now = "verify";
+    let verifications = run.verify(&restored).await?;
+    *phase_now = "cleanup";
+    let collections = run.record_done(&restored, verifications).await?;
+    run.cleanup().await?;
+
+    let bytes_moved = create.as_ref().map_or(0, |r| r.copy.bytes_copied)
+        + copy.as_ref().map_or(0, |r| r.bytes_copied)
+        + restored.bytes_staged;
+    let duration = started.elapsed().as_secs_f64();
+    Ok(MigrateReport {
+        name: plan.name.clone(),
+        completed_earlier: None,
+        collections,
+        phases: run.phases,
+        imports_during_copy: run.imports_during_copy,
+        bytes_moved,
+        duration_secs: duration,
+        throughput_mib_s: bytes_moved as f64 / 1048576.0 / duration.max(1e-9),
+        create,
+        copy,
+        restore: Some(restored),
+    })
+}
+
+/// One run of a migration under its lease, stage by stage; `phases` collects each stage's
+/// time.
+struct Stages<'a> {
+    req: &'a MigrateRequest,
+    plan: &'a Plan,
+    observer: Arc<dyn CopyObserver>,
+    context: &'a RunContext,
+    phases: Vec<PhaseTime>,
+    /// Imports that ended on B while the copy still ran (when the two overlapped).
+    imports_during_copy: Option<u64>,
+}
+
+impl Stages<'_> {
+    fn phase(&mut self, phase: &str, t: Instant, note: String) {
+        self.phases.push(PhaseTime {
+            phase: phase.into(),
+            secs: t.elapsed().as_secs_f64(),
+            note,
+        });
     }
 
-    // No clash on B, except with this migration's own partial targets.
-    let mut state = read_state(&plan.b_backup, &plan.b_dir).await?;
-    let b = &plan.b;
-    let b_dbs = b.list_databases().await?;
-    let mut ours_to_redo = false;
-    for (db, coll) in &plan.sources {
-        let (tdb, tname) = req.naming.target(db, coll);
-        let key = format!("{tdb}.{tname}");
-        if b_dbs.contains(&tdb) && b.with_db(&tdb).has_collection(&tname).await? {
-            if state.restoring.contains(&key) {
+    /// A completion record of an earlier run: check B against it (and finish its cleanup)
+    /// instead of migrating again, unless `--drop-existing` asks to migrate again.
+    async fn completed_earlier(
+        &self,
+        phase_now: &mut &'static str,
+        started: Instant,
+    ) -> Result<Option<MigrateReport>, Error> {
+        let plan = self.plan;
+        match read_done(&plan.b_backup, &plan.b_dir).await? {
+            Some(done) if !self.req.drop_existing => {
+                let report = finished(plan, &done, started).await?;
+                if !done.cleaned && !self.req.keep_backup {
+                    *phase_now = "cleanup";
+                    self.observer
+                        .step("cleanup: removing the backup copies an earlier run left");
+                    plan.remove_copies().await?;
+                    let cleaned = DoneRecord {
+                        cleaned: true,
+                        ..done
+                    };
+                    write_done(&plan.b_backup, &plan.b_dir, &cleaned).await?;
+                }
+                Ok(Some(report))
+            }
+            // --drop-existing: migrate again.
+            Some(_) => {
+                plan.b_backup.delete(&done_key(&plan.b_dir)).await?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// No clash on B, except with this migration's own partial targets; returns whether
+    /// there are such (the restore then replaces them).
+    async fn check_targets(&self) -> Result<bool, Error> {
+        let (req, plan) = (self.req, self.plan);
+        let state = read_state(&plan.b_backup, &plan.b_dir).await?;
+        let b = &plan.b;
+        let b_dbs = b.list_databases().await?;
+        let mut ours_to_redo = false;
+        for (db, coll) in &plan.sources {
+            let (tdb, tname) = req.naming.target(db, coll);
+            if !(b_dbs.contains(&tdb) && b.with_db(&tdb).has_collection(&tname).await?) {
+                continue;
+            }
+            if state.restoring.contains(&format!("{tdb}.{tname}")) {
                 ours_to_redo = true;
             } else if !req.drop_existing {
                 return Err(RestoreError::TargetExists {
@@ -513,83 +594,162 @@ async fn run_held(
                 .into());
             }
         }
+        Ok(ours_to_redo)
     }
-    let mut phases = Vec::new();
 
-    // Phase 1: the backup on A (or, direct, in B's backup store).
-    context.check()?;
-    *phase_now = "create";
-    let t = Instant::now();
-    let complete = plan
-        .session
-        .backup_complete(&plan.a_backup, &plan.a_dir)
-        .await?;
-    let create_report = if complete {
-        observer.step(&format!("create: reusing the complete backup `{name}`"));
-        phases.push(PhaseTime {
-            phase: "create".into(),
-            secs: t.elapsed().as_secs_f64(),
-            note: format!("reused the complete backup in {}", plan.a_backup.name()),
-        });
-        None
-    } else {
-        observer.step(&format!(
+    /// The backup on A (or, direct, in B's backup store), unless a complete one is there.
+    async fn create(&mut self) -> Result<Option<CreateReport>, Error> {
+        self.context.check()?;
+        let plan = self.plan;
+        let t = Instant::now();
+        if plan
+            .session
+            .backup_complete(&plan.a_backup, &plan.a_dir)
+            .await?
+        {
+            self.observer.step(&format!(
+                "create: reusing the complete backup `{}`",
+                plan.name
+            ));
+            let note = format!("reused the complete backup in {}", plan.a_backup.name());
+            self.phase("create", t, note);
+            return Ok(None);
+        }
+        self.observer.step(&format!(
             "create: backing up on A into {}",
             plan.a_backup.name()
         ));
         let r = create::create(
             CreateRequest {
                 profile: plan.source_profile.clone(),
-                name: name.clone(),
+                name: plan.name.clone(),
                 selectors: plan.resolved.clone(),
-                overrides: req.overrides.clone(),
-                state_dir: req.state_dir.clone(),
-                context: context.clone(),
+                overrides: self.req.overrides.clone(),
+                state_dir: self.req.state_dir.clone(),
+                context: self.context.clone(),
             },
-            Arc::clone(&observer),
+            Arc::clone(&self.observer),
         )
         .await?;
-        phases.push(PhaseTime {
-            phase: "create".into(),
-            secs: t.elapsed().as_secs_f64(),
+        let note = format!(
+            "{} object(s), {} copied ({})",
+            r.copy.objects_total, r.copy.objects_copied, r.copy.mode
+        );
+        self.phase("create", t, note);
+        Ok(Some(r))
+    }
+
+    /// A's backup store to B's, and the restore on B. Unless `sequential`, both at once: the
+    /// copy writes the binlogs in the order the restore consumes them, and each segment is
+    /// staged and imported as soon as the copy has written it.
+    async fn copy_and_restore(
+        &mut self,
+        phase_now: &mut &'static str,
+        redo: bool,
+    ) -> Result<(Option<CopyReport>, RestoreReport), Error> {
+        self.context.check()?;
+        let plan = self.plan;
+        *phase_now = "copy";
+        if plan.same_place() {
+            let note = "none needed: the backup is already in B's backup store".into();
+            self.phase("copy", Instant::now(), note);
+            *phase_now = "restore";
+            return Ok((None, self.restore(redo, None).await?));
+        }
+        if self.req.sequential {
+            let copy = self.copy(None).await?;
+            *phase_now = "restore";
+            return Ok((Some(copy), self.restore(redo, None).await?));
+        }
+
+        // The meta is read where the copy reads it: the copy writes B's last.
+        let root = &plan.source_profile.backup_storage.root_path;
+        let backup = restore::read_backup(&plan.a_backup, root, &plan.name).await?;
+        let order = restore::consumption_order(&backup.0, &plan.a_dir)?;
+        let relay = Relay::new(Arc::clone(&self.observer), plan.b_backup.name());
+        let upstream = restore::Upstream {
+            backup: Arc::new(backup),
+            gate: relay.clone(),
+        };
+        self.observer
+            .step("copy and restore at once: each segment is imported once it is on B");
+        let t = Instant::now();
+        let beside = BesideCopy::new(Arc::clone(&self.observer));
+        let copy = async {
+            let r = self.copy_fed(order, &relay).await;
+            let imports = beside.copy_ended();
+            match &r {
+                Ok(_) => relay.complete(),
+                Err(e) => relay.failed(&e.to_string()),
+            }
+            (r, t.elapsed().as_secs_f64(), imports)
+        };
+        let mut overlapped = Stages {
+            phases: Vec::new(),
+            observer: beside.clone(),
+            imports_during_copy: None,
+            ..*self
+        };
+        let restore = overlapped.restore(redo, Some(upstream));
+        let ((copied, copy_secs, imports), restored) = tokio::join!(copy, restore);
+        // The copy's failure is the cause when both failed.
+        let copied = copied?;
+        self.imports_during_copy = Some(imports);
+        self.phases.push(PhaseTime {
+            phase: "copy".into(),
+            secs: copy_secs,
             note: format!(
-                "{} object(s), {} copied ({})",
-                r.copy.objects_total, r.copy.objects_copied, r.copy.mode
+                "{} object(s), {} copied, {} skipped; {imports} import(s) ended on B meanwhile",
+                copied.objects_total, copied.objects_copied, copied.objects_skipped
             ),
         });
-        Some(r)
-    };
+        self.phases.append(&mut overlapped.phases);
+        *phase_now = "restore";
+        Ok((Some(copied), restored?))
+    }
 
-    // Phase 2: A's backup store -> B's backup store.
-    context.check()?;
-    *phase_now = "copy";
-    let t = Instant::now();
-    let copy_report = if plan.same_place() {
-        phases.push(PhaseTime {
-            phase: "copy".into(),
-            secs: 0.0,
-            note: "none needed: the backup is already in B's backup store".into(),
-        });
-        None
-    } else {
-        observer.step(&format!(
+    /// The copy to B's backup store, checked for objects left behind.
+    async fn copy(&mut self, order: Option<Vec<String>>) -> Result<CopyReport, Error> {
+        let observer = Arc::clone(&self.observer);
+        let t = Instant::now();
+        let r = self.copy_with(order, observer).await?;
+        let note = format!(
+            "{} object(s), {} copied, {} skipped",
+            r.objects_total, r.objects_copied, r.objects_skipped
+        );
+        self.phase("copy", t, note);
+        Ok(r)
+    }
+
+    /// [`Stages::copy`] feeding a restore through `relay` (which hears of every object).
+    async fn copy_fed(&self, order: Vec<String>, relay: &Arc<Relay>) -> Result<CopyReport, Error> {
+        let observer: Arc<dyn CopyObserver> = relay.clone();
+        self.copy_with(Some(order), observer).await
+    }
+
+    async fn copy_with(
+        &self,
+        order: Option<Vec<String>>,
+        observer: Arc<dyn CopyObserver>,
+    ) -> Result<CopyReport, Error> {
+        let plan = self.plan;
+        self.observer.step(&format!(
             "copy: {} -> {}",
             plan.a_backup.name(),
             plan.b_backup.name()
         ));
-        let r = transfer::copy(
-            CopyRequest {
-                from: plan.source_profile.clone(),
-                to: req.to.clone(),
-                target: CopyTarget::Backup(name.clone()),
-                overrides: req.overrides.clone(),
-                overwrite: false,
-                state_dir: req.state_dir.clone(),
-                context: context.clone(),
-            },
-            Arc::clone(&observer),
-        )
+        let mut prepared = transfer::prepare_copy(&CopyRequest {
+            from: plan.source_profile.clone(),
+            to: self.req.to.clone(),
+            target: CopyTarget::Backup(plan.name.clone()),
+            overrides: self.req.overrides.clone(),
+            overwrite: false,
+            state_dir: self.req.state_dir.clone(),
+            context: self.context.clone(),
+        })
         .await?;
+        prepared.job.order = order;
+        let r = prepared.run(observer).await?;
         if let Some(f) = r.failures.first() {
             return Err(crate::create::CreateError::Incomplete {
                 failed: r.objects_failed,
@@ -599,166 +759,210 @@ async fn run_held(
             }
             .into());
         }
-        phases.push(PhaseTime {
-            phase: "copy".into(),
-            secs: t.elapsed().as_secs_f64(),
-            note: format!(
-                "{} object(s), {} copied, {} skipped",
-                r.objects_total, r.objects_copied, r.objects_skipped
-            ),
-        });
-        Some(r)
-    };
-
-    // Phase 3: restore on B, recording which targets this migration is restoring.
-    context.check()?;
-    *phase_now = "restore";
-    let t = Instant::now();
-    for (db, coll) in &plan.sources {
-        let (tdb, tname) = req.naming.target(db, coll);
-        let key = format!("{tdb}.{tname}");
-        if !state.restoring.contains(&key) {
-            state.restoring.push(key);
-        }
+        Ok(r)
     }
-    write_state(&plan.b_backup, &plan.b_dir, &state).await?;
-    observer.step("restore: creating the collections on B and importing");
-    let restored = restore::restore(
-        RestoreRequest {
-            profile: req.to.clone(),
-            backup_storage: req.to.backup_storage.clone(),
-            name: name.clone(),
-            selectors: plan.resolved.clone(),
-            naming: req.naming.clone(),
-            drop_existing: req.drop_existing || ours_to_redo,
-            rebuild_index: req.rebuild_index,
-            load: req.load,
-            keep_partial: req.keep_partial,
-            sequential: req.sequential,
-            overrides: req.overrides.clone(),
-            state_dir: req.state_dir.clone(),
-            context: context.clone(),
-        },
-        Arc::clone(&observer),
-    )
-    .await?;
-    phases.push(PhaseTime {
-        phase: "restore".into(),
-        secs: t.elapsed().as_secs_f64(),
-        note: format!(
-            "stage+import {:.1}s, index+load {:.1}s",
-            restored
-                .collections
-                .iter()
-                .map(|c| c.import_secs)
-                .sum::<f64>(),
-            restored
-                .collections
-                .iter()
-                .map(|c| c.index_load_secs)
-                .sum::<f64>()
-        ),
-    });
 
-    // Phase 4: B's content against A's. A difference fails the migration before the
-    // completion record and the cleanup, so the backup stays for inspection.
-    context.check()?;
-    *phase_now = "verify";
-    let t = Instant::now();
-    let verifications = verify_content(req, plan, &restored, &observer).await?;
-    phases.push(PhaseTime {
-        phase: "verify".into(),
-        secs: t.elapsed().as_secs_f64(),
-        note: verifications
+    /// The restore on B, recording first which targets this migration is restoring.
+    async fn restore(
+        &mut self,
+        redo: bool,
+        upstream: Option<restore::Upstream>,
+    ) -> Result<RestoreReport, Error> {
+        let (req, plan) = (self.req, self.plan);
+        self.context.check()?;
+        let t = Instant::now();
+        let mut state = read_state(&plan.b_backup, &plan.b_dir).await?;
+        for (db, coll) in &plan.sources {
+            let (tdb, tname) = req.naming.target(db, coll);
+            let key = format!("{tdb}.{tname}");
+            if !state.restoring.contains(&key) {
+                state.restoring.push(key);
+            }
+        }
+        write_state(&plan.b_backup, &plan.b_dir, &state).await?;
+        self.observer
+            .step("restore: creating the collections on B and importing");
+        let observer = Arc::clone(&self.observer);
+        let restored = restore::restore(
+            RestoreRequest {
+                profile: req.to.clone(),
+                backup_storage: req.to.backup_storage.clone(),
+                name: plan.name.clone(),
+                selectors: plan.resolved.clone(),
+                naming: req.naming.clone(),
+                drop_existing: req.drop_existing || redo,
+                rebuild_index: req.rebuild_index,
+                load: req.load,
+                keep_partial: req.keep_partial,
+                sequential: req.sequential,
+                upstream,
+                overrides: req.overrides.clone(),
+                state_dir: req.state_dir.clone(),
+                context: self.context.clone(),
+            },
+            observer,
+        )
+        .await?;
+        let sum = |f: fn(&restore::RestoredCollection) -> f64| {
+            restored.collections.iter().map(f).sum::<f64>()
+        };
+        let note = format!(
+            "stage+import {:.1}s, index+load {:.1}s",
+            sum(|c| c.import_secs),
+            sum(|c| c.index_load_secs)
+        );
+        self.phase("restore", t, note);
+        Ok(restored)
+    }
+
+    /// B's content against A's. A difference fails the migration before the completion
+    /// record and the cleanup, so the backup stays for inspection.
+    async fn verify(
+        &mut self,
+        restored: &RestoreReport,
+    ) -> Result<Vec<Option<CollectionVerification>>, Error> {
+        self.context.check()?;
+        let t = Instant::now();
+        let v = verify_content(self.req, self.plan, restored, &self.observer).await?;
+        let note = v
             .iter()
             .flatten()
             .map(CollectionVerification::summary)
             .collect::<Vec<_>>()
-            .join("; "),
-    });
+            .join("; ");
+        self.phase("verify", t, note);
+        Ok(v)
+    }
 
-    // The completion record, before the cleanup: a rerun after a kill from here on checks B
-    // and finishes the cleanup instead of migrating again.
-    context.check()?;
-    *phase_now = "cleanup";
-    let mut done = DoneRecord {
-        name: name.clone(),
-        completed_at: unix_now(),
-        from: format!("{}:{}", req.from.milvus.address, req.from.milvus.port),
-        to: format!("{}:{}", req.to.milvus.address, req.to.milvus.port),
-        collections: Vec::with_capacity(restored.collections.len()),
-        cleaned: false,
-    };
-    let mut collections = Vec::with_capacity(restored.collections.len());
-    for (c, content) in restored.collections.iter().zip(verifications) {
-        let collection_id = b
-            .with_db(&c.db_name)
-            .describe_collection(&c.collection_name)
-            .await?
-            .collection_id;
-        let migrated = MigratedCollection {
-            source: format!("{}.{}", c.source_db, c.source_collection),
-            target: format!("{}.{}", c.db_name, c.collection_name),
-            rows_a: c.expected_rows,
-            rows_b: c.rows,
-            rows_imported: c.rows_imported,
-            verified: c.verified,
-            verified_by: match (&content, c.verified) {
-                (Some(v), true) => format!("content ({})", v.mode),
-                (None, true) => "count".into(),
-                (_, false) if c.rows.is_none() => "not verified (B not loaded)".into(),
-                (_, false) => "not verified (no count recorded on A)".into(),
-            },
-            verification: content,
+    /// The completion record, before the cleanup: a rerun after a kill from here on checks B
+    /// and finishes the cleanup instead of migrating again. Returns the report's rows.
+    async fn record_done(
+        &self,
+        restored: &RestoreReport,
+        verifications: Vec<Option<CollectionVerification>>,
+    ) -> Result<Vec<MigratedCollection>, Error> {
+        self.context.check()?;
+        let (req, plan) = (self.req, self.plan);
+        let mut done = DoneRecord {
+            name: plan.name.clone(),
+            completed_at: unix_now(),
+            from: format!("{}:{}", req.from.milvus.address, req.from.milvus.port),
+            to: format!("{}:{}", req.to.milvus.address, req.to.milvus.port),
+            collections: Vec::with_capacity(restored.collections.len()),
+            cleaned: false,
         };
-        done.collections.push(DoneCollection {
-            source: migrated.source.clone(),
-            target: migrated.target.clone(),
-            collection_id,
-            rows: c.rows.unwrap_or(c.rows_imported),
-            verified: c.verified,
-        });
-        collections.push(migrated);
-    }
-    write_done(&plan.b_backup, &plan.b_dir, &done).await?;
-
-    // Phase 4: the intermediate copies.
-    let t = Instant::now();
-    if req.keep_backup {
-        plan.b_backup.delete(&state_key(&plan.b_dir)).await?;
-        phases.push(PhaseTime {
-            phase: "cleanup".into(),
-            secs: 0.0,
-            note: format!("kept the backup `{name}`"),
-        });
-    } else {
-        observer.step("cleanup: removing the intermediate backup copies");
-        let removed = plan.remove_copies().await?;
-        done.cleaned = true;
+        let mut collections = Vec::with_capacity(restored.collections.len());
+        for (c, content) in restored.collections.iter().zip(verifications) {
+            let collection_id = plan
+                .b
+                .with_db(&c.db_name)
+                .describe_collection(&c.collection_name)
+                .await?
+                .collection_id;
+            let migrated = migrated_row(c, content);
+            done.collections.push(DoneCollection {
+                source: migrated.source.clone(),
+                target: migrated.target.clone(),
+                collection_id,
+                rows: c.rows.unwrap_or(c.rows_imported),
+                verified: c.verified,
+            });
+            collections.push(migrated);
+        }
         write_done(&plan.b_backup, &plan.b_dir, &done).await?;
-        phases.push(PhaseTime {
-            phase: "cleanup".into(),
-            secs: t.elapsed().as_secs_f64(),
-            note: format!("removed {removed} object(s) of the backup copies"),
-        });
+        Ok(collections)
     }
 
-    let bytes_moved = create_report.as_ref().map_or(0, |r| r.copy.bytes_copied)
-        + copy_report.as_ref().map_or(0, |r| r.bytes_copied)
-        + restored.bytes_staged;
-    let duration = started.elapsed().as_secs_f64();
-    Ok(MigrateReport {
-        name: name.clone(),
-        completed_earlier: None,
-        collections,
-        phases,
-        bytes_moved,
-        duration_secs: duration,
-        throughput_mib_s: bytes_moved as f64 / 1048576.0 / duration.max(1e-9),
-        create: create_report,
-        copy: copy_report,
-        restore: Some(restored),
-    })
+    /// The intermediate copies, unless kept; then the completion record says so.
+    async fn cleanup(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        let t = Instant::now();
+        if self.req.keep_backup {
+            plan.b_backup.delete(&state_key(&plan.b_dir)).await?;
+            self.phase("cleanup", t, format!("kept the backup `{}`", plan.name));
+            return Ok(());
+        }
+        self.observer
+            .step("cleanup: removing the intermediate backup copies");
+        let removed = plan.remove_copies().await?;
+        if let Some(done) = read_done(&plan.b_backup, &plan.b_dir).await? {
+            let cleaned = DoneRecord {
+                cleaned: true,
+                ..done
+            };
+            write_done(&plan.b_backup, &plan.b_dir, &cleaned).await?;
+        }
+        let note = format!("removed {removed} object(s) of the backup copies");
+        self.phase("cleanup", t, note);
+        Ok(())
+    }
+}
+
+/// The report's row for one restored collection and its content check.
+fn migrated_row(
+    c: &restore::RestoredCollection,
+    content: Option<CollectionVerification>,
+) -> MigratedCollection {
+    MigratedCollection {
+        source: format!("{}.{}", c.source_db, c.source_collection),
+        target: format!("{}.{}", c.db_name, c.collection_name),
+        rows_a: c.expected_rows,
+        rows_b: c.rows,
+        rows_imported: c.rows_imported,
+        verified: c.verified,
+        verified_by: match (&content, c.verified) {
+            (Some(v), true) => format!("content ({})", v.mode),
+            (None, true) => "count".into(),
+            (_, false) if c.rows.is_none() => "not verified (B not loaded)".into(),
+            (_, false) => "not verified (no count recorded on A)".into(),
+        },
+        verification: content,
+    }
+}
+
+/// The observer of a restore that runs beside the copy feeding it: forwards the restore's
+/// steps, imported rows, retries and failures, but not its staging copies' plans and bytes
+/// (the progress shows the copy between the stores), and counts the imports that ended while
+/// the copy still ran.
+struct BesideCopy {
+    inner: Arc<dyn CopyObserver>,
+    copying: AtomicBool,
+    imports_during_copy: AtomicU64,
+}
+
+impl BesideCopy {
+    fn new(inner: Arc<dyn CopyObserver>) -> Arc<BesideCopy> {
+        Arc::new(BesideCopy {
+            inner,
+            copying: AtomicBool::new(true),
+            imports_during_copy: AtomicU64::new(0),
+        })
+    }
+
+    /// The copy ended: imports from now on no longer count.
+    fn copy_ended(&self) -> u64 {
+        self.copying.store(false, Ordering::SeqCst);
+        self.imports_during_copy.load(Ordering::SeqCst)
+    }
+}
+
+impl CopyObserver for BesideCopy {
+    fn retry(&self, rel: &str, what: &str, attempt: u32, error: &crate::storage::StorageError) {
+        self.inner.retry(rel, what, attempt, error);
+    }
+    fn object_failed(&self, rel: &str, error: &crate::storage::StorageError) {
+        self.inner.object_failed(rel, error);
+    }
+    fn step(&self, message: &str) {
+        self.inner.step(message);
+    }
+    /// Told once per finished import.
+    fn rows(&self, rows: u64) {
+        if self.copying.load(Ordering::SeqCst) {
+            self.imports_during_copy.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.rows(rows);
+    }
 }
 
 /// Compares each restored collection on B with its source on A, unless the mode is `count`

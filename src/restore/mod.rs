@@ -20,7 +20,7 @@ use crate::backup::{
     SegmentLocation,
 };
 use crate::config::{Profile, StorageConfig, StorageType, TransferMode, TransferOptions};
-use crate::copy::{self, CopyJob, CopyObserver, CopyReport};
+use crate::copy::{self, CopyJob, CopyObserver, CopyReport, SourceGate};
 use crate::create::Selector;
 use crate::error::Error;
 use crate::milvus::proto::{common, milvus as pb};
@@ -189,12 +189,62 @@ pub struct RestoreRequest {
     /// Stage every binlog before the first import instead of importing each segment as soon
     /// as it is staged (for comparison; the result is the same).
     pub sequential: bool,
+    /// The backup is still being copied into `backup_storage` (a migration feeding the
+    /// restore): its meta comes from here, and each binlog is read once the copy wrote it.
+    pub upstream: Option<Upstream>,
     /// Copier settings over the profile's.
     pub overrides: TransferOptions,
     /// Where the copy ledger lives.
     pub state_dir: Option<PathBuf>,
     /// Shared limit and cancel signal.
     pub context: RunContext,
+}
+
+/// A backup that another copy is writing into the restore's backup store while the restore
+/// runs (see [`RestoreRequest::upstream`]).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// The backup's meta, read where the copy reads it (the copy writes it last).
+    pub backup: Arc<(BackupInfo, Option<MigrateMeta>)>,
+    /// Opens each binlog once the copy has written it into the backup store.
+    pub gate: Arc<dyn SourceGate>,
+}
+
+/// The backup's binlogs, relative to its directory, in the order a restore of all of its
+/// collections stages and imports them: for the copy that feeds such a restore
+/// ([`copy::CopyJob::order`]), so the first segments arrive whole first.
+///
+/// # Errors
+/// A segment whose binlog keys cannot be derived from the meta.
+pub fn consumption_order(info: &BackupInfo, backup_dir: &str) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for c in &info.collection_backups {
+        for seg in import_order(c) {
+            out.extend(
+                backup::segment_objects(backup_dir, seg)?
+                    .into_iter()
+                    .map(|o| rel_key(backup_dir, &o.backup_key)),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A collection's segments in the order they are staged and imported: data before the
+/// delete-only (L0) segments.
+fn import_order(c: &CollectionBackupInfo) -> Vec<&SegmentBackupInfo> {
+    let mut segments: Vec<&SegmentBackupInfo> = c.segments().collect();
+    segments.sort_by_key(|s| s.is_l0);
+    segments
+}
+
+/// A binlog's key relative to the backup directory.
+fn rel_key(backup_dir: &str, backup_key: &str) -> String {
+    backup_key
+        .strip_prefix(backup_dir)
+        .and_then(|k| k.strip_prefix('/'))
+        .unwrap_or(backup_key)
+        .to_string()
 }
 
 /// What was restored of one collection.
@@ -331,12 +381,17 @@ pub async fn restore(
     let backup_store = session.open(&req.backup_storage)?;
     let milvus_store = session.open(&req.profile.milvus_storage)?;
     let root = req.backup_storage.root_path.clone();
-    observer.step(&format!(
-        "reading backup `{}` from {}",
-        req.name,
-        backup_store.name()
-    ));
-    let (info, ours) = read_backup(&backup_store, &root, &req.name).await?;
+    let (info, ours) = match &req.upstream {
+        Some(up) => up.backup.as_ref().clone(),
+        None => {
+            observer.step(&format!(
+                "reading backup `{}` from {}",
+                req.name,
+                backup_store.name()
+            ));
+            read_backup(&backup_store, &root, &req.name).await?
+        }
+    };
 
     let client = MilvusClient::connect(&req.profile.milvus, ClientOptions::default()).await?;
     let tasks = plan(&req, &info)?;
@@ -820,20 +875,11 @@ impl Ctx<'_> {
         Ok(created.collection_id)
     }
 
-    /// A binlog's key relative to the backup directory.
-    fn rel_key(&self, backup_key: &str) -> String {
-        backup_key
-            .strip_prefix(self.backup_dir)
-            .and_then(|k| k.strip_prefix('/'))
-            .unwrap_or(backup_key)
-            .to_string()
-    }
-
     /// Relative keys of a segment's binlogs.
     fn segment_rel_keys(&self, seg: &SegmentBackupInfo) -> Result<Vec<String>, Error> {
         Ok(backup::segment_objects(self.backup_dir, seg)?
             .iter()
-            .map(|o| self.rel_key(&o.backup_key))
+            .map(|o| rel_key(self.backup_dir, &o.backup_key))
             .collect())
     }
 
@@ -846,12 +892,9 @@ impl Ctx<'_> {
         observer: Arc<dyn CopyObserver>,
     ) -> Result<CopyReport, Error> {
         let mut objects = Vec::new();
-        let mut segments: Vec<&SegmentBackupInfo> = t.source.segments().collect();
-        // Data before delete-only segments, as they are imported.
-        segments.sort_by_key(|s| s.is_l0);
-        for seg in segments {
+        for seg in import_order(t.source) {
             for o in backup::segment_objects(self.backup_dir, seg)? {
-                let rel = self.rel_key(&o.backup_key);
+                let rel = rel_key(self.backup_dir, &o.backup_key);
                 let etag = self
                     .ours
                     .and_then(|m| m.objects.get(&rel))
@@ -880,8 +923,9 @@ impl Ctx<'_> {
         );
         job.allow_server_side = self.allow_server_side;
         job.overwrite = true;
+        job.order = Some(objects.iter().map(|(rel, _)| rel.clone()).collect());
         job.objects = Some(objects);
-        job.in_order = true;
+        job.gate = self.req.upstream.as_ref().map(|u| Arc::clone(&u.gate));
         if let Some(dir) = &self.req.state_dir {
             job.ledger = Some(copy::ledger_path(dir, &job));
         }
@@ -1021,6 +1065,12 @@ impl Ctx<'_> {
         ));
         let l0: Vec<bool> = units.iter().map(|u| u.l0).collect();
         pipeline::import_as_staged(&l0, parallel, arrivals, |i| async move {
+            // Imported where the backup is: wait until the copy feeding it wrote the unit.
+            if let (true, Some(up)) = (self.in_place, &self.req.upstream) {
+                for o in &units[i].objects {
+                    up.gate.ready(o).await?;
+                }
+            }
             let n = self.import_one(c, t, units[i].clone()).await?;
             self.observer.rows(n);
             Ok(n)

@@ -610,3 +610,85 @@ fn killed_at_random_moments_every_rerun_ends_verified_with_nothing_left() {
         );
     }
 }
+
+/// Issue 16: the copy between the stores and the restore run at once. Over a slow link
+/// (`--bwlimit`) segments are imported on B while later ones are still being copied, both
+/// where B imports straight from its backup store (same bucket as its Milvus) and where the
+/// binlogs are staged from a backup bucket of their own; `--sequential` does one after the
+/// other. Each ends verified by content.
+#[test]
+fn segments_are_imported_on_b_while_the_copy_still_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = Stack::get();
+    let (a, in_place) = profiles(tmp.path());
+    let backups = "bucket-b-pipe";
+    std::fs::create_dir_all(stack.store_b.data_dir.join(backups)).unwrap();
+    let staged = stack.profile(
+        crate::support::milvus::Side::B,
+        tmp.path(),
+        "b-staged.yaml",
+        backups,
+        "backup",
+        "",
+    );
+    let a = a.to_str().unwrap();
+    let coll = unique("mg_pipe");
+    // Two partitions besides _default, two shards: six data segments.
+    let seeded = seed(
+        Path::new(a),
+        &coll,
+        &[
+            "--rows",
+            "12000",
+            "--dim",
+            "32",
+            "--partitions",
+            "p1,p2",
+            "--shards",
+            "2",
+            "--delete-every",
+            "7",
+        ],
+    );
+    let expected = counts_of(&seeded).0;
+    for (b, suffix, sequential) in [
+        (&in_place, "_pin", false),
+        (&staged, "_pst", false),
+        (&staged, "_psq", true),
+    ] {
+        let mut args = vec![
+            "migrate",
+            "--from",
+            a,
+            "--to",
+            b.to_str().unwrap(),
+            "-c",
+            &coll,
+            "--suffix",
+            suffix,
+            "--bwlimit",
+            "128KiB/s",
+            "--json",
+        ];
+        if sequential {
+            args.push("--sequential");
+        }
+        let report = run_json(&args);
+        assert_verified(&report, expected);
+        let c = &report["collections"][0];
+        assert_eq!(c["verified_by"], "content (sample)", "{report}");
+        let during = &report["imports_during_copy"];
+        if sequential {
+            assert!(during.is_null(), "{report}");
+        } else {
+            let during = during.as_u64().expect("imports_during_copy");
+            let segments = report["restore"]["collections"][0]["segments"]
+                .as_u64()
+                .unwrap();
+            assert!(
+                during >= 1,
+                "{suffix}: {during} of {segments} imports ended while the copy ran: {report}"
+            );
+        }
+    }
+}
