@@ -719,6 +719,9 @@ impl Ctx<'_> {
     ) -> Result<(RestoredCollection, u64), Error> {
         let src = t.source;
         let collection_id = self.create_collection(c, t).await?;
+        if self.req.rebuild_index {
+            self.create_indexes(c, t).await?;
+        }
 
         // Stage the binlogs into the target bucket unless the backup is already there; each
         // segment's import starts once its binlogs are staged.
@@ -759,7 +762,7 @@ impl Ctx<'_> {
 
         let il_started = Instant::now();
         if self.req.rebuild_index {
-            self.rebuild_indexes(c, t).await?;
+            self.wait_for_indexes(c, t).await?;
         }
         let loaded = self.req.load && self.load(c, t).await?;
         let index_load_secs = il_started.elapsed().as_secs_f64();
@@ -1140,7 +1143,10 @@ impl Ctx<'_> {
         }
     }
 
-    async fn rebuild_indexes(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
+    /// Creates the backed-up indexes on the (still empty) collection: Milvus then builds each
+    /// imported segment's index as the segment lands, while later segments are still being
+    /// copied and imported, instead of all of them after the last import.
+    async fn create_indexes(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
         for idx in &t.source.index_infos {
             let mut params: Vec<common::KeyValuePair> = idx
                 .params
@@ -1160,6 +1166,11 @@ impl Ctx<'_> {
                 .await
                 .map_err(self.step_err(t, "CreateIndex", None))?;
         }
+        Ok(())
+    }
+
+    /// Waits until every index covers every row.
+    async fn wait_for_indexes(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
         if t.source.index_infos.is_empty() {
             return Ok(());
         }
