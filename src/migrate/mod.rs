@@ -128,6 +128,9 @@ pub struct MigrateRequest {
     pub keep_partial: bool,
     /// Stage every binlog on B before the first import (see [`RestoreRequest::sequential`]).
     pub sequential: bool,
+    /// Also move users, roles, grants and role bindings (`--rbac`), with the passwords of the
+    /// users created on B.
+    pub rbac: Option<crate::rbac::RbacPasswords>,
     /// The migration's lease: its ttl, and whether to wait for another run holding it.
     pub lease: LeaseOptions,
     /// The last phase's check of B against A: counts only, or also content (a sample of
@@ -542,6 +545,8 @@ async fn run_held(
                 profile: plan.source_profile.clone(),
                 name: name.clone(),
                 selectors: plan.resolved.clone(),
+                strategy: create::FlushStrategy::Auto,
+                rbac: req.rbac.is_some(),
                 overrides: req.overrides.clone(),
                 state_dir: req.state_dir.clone(),
                 context: context.clone(),
@@ -634,6 +639,10 @@ async fn run_held(
             rebuild_index: req.rebuild_index,
             load: req.load,
             keep_partial: req.keep_partial,
+            options: restore::RestoreOptions {
+                rbac: req.rbac.clone(),
+                ..Default::default()
+            },
             sequential: req.sequential,
             overrides: req.overrides.clone(),
             state_dir: req.state_dir.clone(),
