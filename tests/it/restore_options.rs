@@ -510,3 +510,87 @@ fn rbac_roles_grants_users_and_bindings_are_backed_up_and_restored_with_password
     ]);
     assert!(err.contains(&plain) && err.contains("--rbac"), "{err}");
 }
+
+#[test]
+fn create_all_records_every_database_and_a_whole_restore_creates_the_empty_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let tag = unique("all");
+    let empty_db = format!("db_{tag}");
+    on_milvus(Path::new(a), async |c| {
+        c.create_database(&empty_db).await.unwrap()
+    });
+    seed(
+        Path::new(a),
+        &format!("it_{tag}"),
+        &["--rows", "100", "--dim", "4"],
+    );
+
+    // --all excludes naming collections.
+    let out = run(&["create", "--config", a, "--all", "-c", "x", "-n", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // A whole instance, schemas only (cheap): every database is recorded, the empty one too.
+    let backup = format!("{tag}_b");
+    let created = run_json(&[
+        "create",
+        "--config",
+        a,
+        "-n",
+        &backup,
+        "--all",
+        "--strategy",
+        "meta_only",
+        "--json",
+    ]);
+    let dbs_on_a = on_milvus(Path::new(a), async |c| c.list_databases().await.unwrap());
+    let colls = created["collections"].as_array().unwrap();
+    assert!(
+        colls
+            .iter()
+            .any(|c| c["collection_name"] == format!("it_{tag}").as_str()),
+        "{created}"
+    );
+    let stack = crate::support::milvus::Stack::get();
+    let full: Value = serde_json::from_slice(
+        &std::fs::read(
+            stack
+                .store_a
+                .object_path(&format!("backup/{backup}/meta/full_meta.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut recorded: Vec<String> = full["database_backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["db_name"].as_str().unwrap().to_string())
+        .collect();
+    recorded.sort();
+    let mut want = dbs_on_a.clone();
+    want.sort();
+    assert_eq!(recorded, want);
+
+    // Restored whole (no -c) on B: the database without collections is created as well.
+    let suffix = format!("_{tag}");
+    let r = run_json(&[
+        "restore", "--config", b, "--from", a, "-n", &backup, "-s", &suffix, "--json",
+    ]);
+    assert!(
+        r["databases_created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == empty_db.as_str()),
+        "{r}"
+    );
+    assert_eq!(
+        r["collections"].as_array().unwrap().len(),
+        colls.len(),
+        "{r}"
+    );
+    let dbs_on_b = on_milvus(Path::new(b), async |c| c.list_databases().await.unwrap());
+    assert!(dbs_on_b.contains(&empty_db), "{dbs_on_b:?}");
+}
