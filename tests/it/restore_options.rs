@@ -594,3 +594,72 @@ fn create_all_records_every_database_and_a_whole_restore_creates_the_empty_ones(
     let dbs_on_b = on_milvus(Path::new(b), async |c| c.list_databases().await.unwrap());
     assert!(dbs_on_b.contains(&empty_db), "{dbs_on_b:?}");
 }
+
+#[test]
+fn migrate_rbac_brings_roles_grants_and_users_into_a_milvus_with_authentication() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = profiles(tmp.path());
+    let target = Single::milvus_23_auth();
+    let backups = tmp.path().join("backups-b");
+    std::fs::create_dir_all(&backups).unwrap();
+    let b = target.profile_as(tmp.path(), "auth.yaml", &backups, ROOT);
+    let tag = unique("mig");
+    let coll = format!("it_{tag}");
+    seed(&a, &coll, &["--rows", "300", "--dim", "8"]);
+    // RBAC on A, a Milvus without authentication: the calls work, nothing is enforced.
+    let (role, user) = (format!("r_{tag}"), format!("u_{tag}"));
+    let g = milvus_migrate::milvus::Grant {
+        role: role.clone(),
+        object: "Global".into(),
+        object_name: "*".into(),
+        db_name: "default".into(),
+        privilege: "DescribeCollection".into(),
+        grantor: String::new(),
+    };
+    on_milvus(&a, async |c| {
+        c.create_role(&role).await.unwrap();
+        c.grant(&g).await.unwrap();
+        c.create_user(&user, "on-A-pass-1").await.unwrap();
+        c.add_user_to_role(&user, &role).await.unwrap();
+    });
+    let passwords = tmp.path().join("pw.json");
+    std::fs::write(&passwords, format!(r#"{{"{user}": "on-B-pass-2"}}"#)).unwrap();
+    let r = run_json(&[
+        "migrate",
+        "--from",
+        a.to_str().unwrap(),
+        "--to",
+        b.to_str().unwrap(),
+        "-c",
+        &coll,
+        "-s",
+        "_m",
+        "--rbac",
+        "--rbac-passwords",
+        passwords.to_str().unwrap(),
+        "--verify",
+        "count",
+        "--json",
+    ]);
+    let rb = &r["restore"]["rbac"];
+    assert!(
+        rb["roles_created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == role.as_str()),
+        "{rb}"
+    );
+    assert!(
+        rb["users_created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == user.as_str()),
+        "{rb}"
+    );
+    assert_eq!(r["collections"][0]["verified"], true, "{r}");
+    // The user logs in on B with the password of the file and may describe the collection.
+    let as_user = target.profile_as(tmp.path(), "user.yaml", &backups, (&user, "on-B-pass-2"));
+    login(&as_user, &format!("{coll}_m")).unwrap_or_else(|e| panic!("{user} on B: {e}"));
+}
