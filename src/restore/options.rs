@@ -1,11 +1,12 @@
 //! milvus-backup's restore options, with the meaning milvus-backup gives them: `--meta-only`,
-//! `--skip-create-collection`, `--drop-exist-index` and `--use-auto-index`.
+//! `--skip-create-collection`, `--drop-exist-index`, `--use-auto-index` and `--rbac`.
 //!
 //! Owns the options' validation, the index parameters a rebuild sends (backed-up or
-//! `AUTOINDEX`), and the steps they add to a collection's restore: taking an existing
-//! collection as the target (field IDs checked, missing partitions created, its rows counted
-//! first so the count after the import can be checked), dropping a target's indexes, and the
-//! meta-only ending (no staging, no import). Does not own the restore flow itself
+//! `AUTOINDEX`), and the steps they add to a restore: taking an existing collection as the
+//! target (field IDs checked, missing partitions created, its rows counted first so the count
+//! after the import can be checked), dropping a target's indexes, the meta-only ending (no
+//! staging, no import), the RBAC merge before the collections (through [`crate::rbac`]), and
+//! creating the databases of a whole-instance backup. Does not own the restore flow itself
 //! (`restore/mod.rs` calls in here) nor the client.
 
 use std::collections::BTreeMap;
