@@ -212,6 +212,13 @@ fn default_name(req: &MigrateRequest, targets: &[(String, String)]) -> String {
         req.naming,
         req.direct
     );
+    // `--rbac` makes another migration (its backup holds the RBAC); names without it stay
+    // what they were.
+    let text = if req.rbac.is_some() {
+        format!("{text}\nrbac")
+    } else {
+        text
+    };
     let hex = crate::copy::checksum::md5_hex_of(text.as_bytes());
     format!("migrate_{}", &hex[..16])
 }
@@ -940,4 +947,53 @@ pub async fn discard(
     }
     result?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn rbac_makes_another_migration_and_leaves_other_names_as_they_were() {
+        let profile = |port: u16| {
+            crate::config::Profile::from_yaml_str(
+                &format!("milvus:\n  address: localhost\n  port: {port}\n"),
+                std::path::Path::new("p.yaml"),
+                &|_| None,
+            )
+            .unwrap()
+            .profile
+        };
+        let req = MigrateRequest {
+            from: profile(19530),
+            to: profile(19630),
+            name: None,
+            selectors: Vec::new(),
+            naming: Naming::Same,
+            rebuild_index: true,
+            load: true,
+            drop_existing: false,
+            keep_backup: false,
+            direct: false,
+            overrides: TransferOptions::default(),
+            state_dir: None,
+            keep_partial: false,
+            sequential: false,
+            rbac: None,
+            lease: LeaseOptions::default(),
+            verify: VerifyOptions::default(),
+            context: RunContext::default(),
+        };
+        let targets = [("default".to_string(), "coll".to_string())];
+        let plain = default_name(&req, &targets);
+        // Without --rbac the name is the hash it always was.
+        let text = "localhost:19530\nlocalhost:19630\n[(\"default\", \"coll\")]\nSame\nfalse";
+        let hex = crate::copy::checksum::md5_hex_of(text.as_bytes());
+        assert_eq!(plain, format!("migrate_{}", &hex[..16]));
+        let with_rbac = MigrateRequest {
+            rbac: Some(crate::rbac::RbacPasswords::default()),
+            ..req
+        };
+        assert_ne!(default_name(&with_rbac, &targets), plain);
+    }
 }
