@@ -45,6 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         state_dir: None,
         keep_partial: false,
         sequential: false,
+        rbac: None,
         lease: LeaseOptions::default(),
         verify: milvus_migrate::verify::VerifyOptions::default(),
         context: RunContext::default(),

@@ -18,6 +18,8 @@
 #   --secret-key SK    MM_MILVUS_S3_SECRET_KEY  required with minio storage
 #   --bucket B         MM_MILVUS_S3_BUCKET      required with minio storage (Milvus creates it)
 #   --root-path P      MM_MILVUS_S3_ROOT_PATH   default files
+#   --auth on|off      MM_MILVUS_AUTH           off (default) or on: common.security.
+#                                               authorizationEnabled, user root / password Milvus
 # OFFSET defaults to 0. Ports: proxy 19530+N (internal 19529+N), rootCoord 53100+N, queryCoord
 # 19531+N, queryNode 21123+N, indexCoord 22930+N, indexNode 21121+N, dataCoord 13333+N,
 # dataNode 21124+N, etcd 2379+N / 2380+N, natsmq 4222+N (unused), metrics and /healthz 9091+N.
@@ -189,7 +191,7 @@ write_config() {
         "{}index_coord_port=$(port_of indexCoord "$o")" "{}index_node_port=$(port_of indexNode "$o")" \
         "{}data_coord_port=$(port_of dataCoord "$o")" "{}data_node_port=$(port_of dataNode "$o")" \
         "{}server_pem_path=server.pem" "{}server_key_path=server.key" "{}ca_pem_path=ca.pem" \
-        "{}authorization_enabled=false" "{}tls_mode=0" \
+        "{}authorization_enabled=$AUTH_ENABLED" "{}tls_mode=0" \
         "?etcd.endpoints=127.0.0.1:$(port_of etcd.client "$o")" \
         "=indexCoord.bindIndexNodeMode.address=127.0.0.1:$(port_of indexCoord "$o")" \
         "=common.gracefulStopTimeout=10" "${store_args[@]}" \
@@ -294,6 +296,8 @@ write_instance_env() {
         echo "MILVUS_ETCD_PORT=$(port_of etcd.client "$OFFSET")"
         echo "MILVUS_VERSION=$VERSION"
         echo "MILVUS_STORAGE=$STORAGE"
+        # Only when on, so instances started before the flag existed keep matching.
+        if [[ "$AUTH" == on ]]; then echo "MILVUS_AUTH=on"; fi
         echo "MILVUS_LOCAL_PATH=$D/data/local"
         echo "MILVUS_S3_ADDRESS=$S3_ADDRESS"
         echo "MILVUS_S3_PORT=$S3_PORT"
@@ -408,11 +412,13 @@ S3_BUCKET="${MM_MILVUS_S3_BUCKET:-}"
 S3_ROOT_PATH="${MM_MILVUS_S3_ROOT_PATH:-files}"
 VERSION="${MM_MILVUS_VERSION:-2.3.5}"
 STORAGE="${MM_MILVUS_STORAGE:-minio}"
+AUTH="${MM_MILVUS_AUTH:-off}"
 while [[ $# -gt 0 ]]; do
     [[ $# -ge 2 ]] || die "flag $1 needs a value"
     case "$1" in
         --milvus-version) VERSION=$2 ;;
         --storage) STORAGE=$2 ;;
+        --auth) AUTH=$2 ;;
         --s3-address) S3_ADDRESS=$2 ;;
         --s3-port) S3_PORT=$2 ;;
         --access-key) S3_ACCESS_KEY=$2 ;;
@@ -425,6 +431,9 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ "$STORAGE" == minio || "$STORAGE" == local ]] || die "--storage must be minio or local, got '$STORAGE'"
+[[ "$AUTH" == on || "$AUTH" == off ]] || die "--auth must be on or off, got '$AUTH'"
+AUTH_ENABLED=false
+if [[ "$AUTH" == on ]]; then AUTH_ENABLED=true; fi
 TOOLS="${MM_TOOLS_DIR:-$HOME/.cache/milvus-migrate/tools}"
 case "$VERSION" in
     2.3.5) MILVUS_HOME="${MILVUS_HOME:-$TOOLS/milvus-2.3.5}" ;;

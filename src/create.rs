@@ -54,6 +54,20 @@ pub enum CreateError {
         address: String,
         available: String,
     },
+    /// An unknown `--strategy`.
+    #[error(
+        "unknown --strategy `{0}`: use auto, meta_only, skip_flush, bulk_flush or serial_flush"
+    )]
+    BadStrategy(String),
+    /// A strategy the source cannot run.
+    #[error(
+        "--strategy {strategy} is not supported on Milvus {version} (its FlushAll protocol is \
+         not built); use serial_flush or skip_flush"
+    )]
+    StrategyUnsupported {
+        strategy: FlushStrategy,
+        version: String,
+    },
     /// A selector is malformed.
     #[error("invalid collection selector `{0}`: use `coll`, `db.coll` or `db.*`")]
     BadSelector(String),
@@ -95,6 +109,79 @@ pub enum CreateError {
         example: String,
         reason: String,
     },
+}
+
+/// How `create` makes the data durable before listing segments: milvus-backup's `--strategy`,
+/// with its names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlushStrategy {
+    /// Chosen by the server's version (see [`FlushStrategy::effective`]).
+    #[default]
+    Auto,
+    /// Schemas, partitions, indexes and load state only: no flush, no segments, no binlogs.
+    MetaOnly,
+    /// No flush: the segments already flushed are backed up; rows still in growing segments
+    /// are not (for a source that takes no writes, or whose last writes were flushed).
+    SkipFlush,
+    /// One `FlushAll` per database, then the segments of every collection.
+    BulkFlush,
+    /// `Flush` and wait, collection by collection (what `create` always did).
+    SerialFlush,
+}
+
+impl std::str::FromStr for FlushStrategy {
+    type Err = CreateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().replace('-', "_").as_str() {
+            "" | "auto" => Ok(FlushStrategy::Auto),
+            "meta_only" => Ok(FlushStrategy::MetaOnly),
+            "skip_flush" => Ok(FlushStrategy::SkipFlush),
+            "bulk_flush" => Ok(FlushStrategy::BulkFlush),
+            "serial_flush" => Ok(FlushStrategy::SerialFlush),
+            _ => Err(CreateError::BadStrategy(s.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for FlushStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlushStrategy::Auto => "auto",
+            FlushStrategy::MetaOnly => "meta_only",
+            FlushStrategy::SkipFlush => "skip_flush",
+            FlushStrategy::BulkFlush => "bulk_flush",
+            FlushStrategy::SerialFlush => "serial_flush",
+        })
+    }
+}
+
+impl FlushStrategy {
+    /// The strategy used on a server: `auto` is `serial_flush` (milvus-backup picks
+    /// `bulk_flush` from 2.6.11, where `FlushAll` answers with per-channel messages this tool
+    /// does not read: see docs/versions-protocol.md). `bulk_flush` is refused from 2.6.11 on
+    /// for the same reason.
+    ///
+    /// # Errors
+    /// [`CreateError::StrategyUnsupported`].
+    pub fn effective(self, version: &crate::milvus::ServerVersion) -> Result<Self, CreateError> {
+        match self {
+            FlushStrategy::Auto => Ok(FlushStrategy::SerialFlush),
+            FlushStrategy::BulkFlush if version.at_least(2, 6, 11) => {
+                Err(CreateError::StrategyUnsupported {
+                    strategy: self,
+                    version: version.raw.clone(),
+                })
+            }
+            s => Ok(s),
+        }
+    }
+
+    /// Whether segments and binlogs are backed up.
+    pub fn has_data(self) -> bool {
+        self != FlushStrategy::MetaOnly
+    }
 }
 
 /// Which collections: `coll` (database `default`), `db.coll`, or `db.*`.
@@ -156,6 +243,10 @@ pub struct CreateRequest {
     pub name: String,
     /// Collections; empty means every collection of every database.
     pub selectors: Vec<Selector>,
+    /// How the data is made durable first (milvus-backup's `--strategy`).
+    pub strategy: FlushStrategy,
+    /// Also record users, roles, grants and role bindings in `rbac_meta` (`--rbac`).
+    pub rbac: bool,
     /// Copier settings over the profile's.
     pub overrides: TransferOptions,
     /// Where the copy ledger lives; `None` disables cross-run part resume.
@@ -194,6 +285,10 @@ pub struct CreateReport {
     pub location: String,
     /// The source Milvus version.
     pub milvus_version: String,
+    /// The flush strategy used (`auto` resolved by the version).
+    pub strategy: FlushStrategy,
+    /// Users, roles and grants recorded (`--rbac`).
+    pub rbac: Option<crate::rbac::RbacCounts>,
     /// Per collection.
     pub collections: Vec<CollectionSummary>,
     /// The binlog copy.
@@ -246,6 +341,7 @@ pub async fn create(
     ));
     let client = MilvusClient::connect(&profile.milvus, ClientOptions::default()).await?;
     let targets = resolve(&client, &req.selectors).await?;
+    let strategy = req.strategy.effective(client.version())?;
     observer.step(&format!(
         "backing up {} collection(s) from Milvus {} at {}",
         targets.len(),
@@ -264,8 +360,23 @@ pub async fn create(
     } else {
         None
     };
+    let rbac = if req.rbac {
+        observer.step("reading users, roles and grants");
+        Some(crate::rbac::read(&client).await?)
+    } else {
+        None
+    };
+    let rbac_counts = rbac.as_ref().map(crate::rbac::RbacCounts::of);
+    let all_databases = if req.selectors.is_empty() {
+        client.list_databases().await?
+    } else {
+        Vec::new()
+    };
     let result = back_up(
         &req,
+        strategy,
+        rbac,
+        &all_databases,
         &client,
         &targets,
         &session,
@@ -283,6 +394,8 @@ pub async fn create(
         name: req.name,
         location,
         milvus_version: client.version().raw.clone(),
+        strategy,
+        rbac: rbac_counts,
         collections,
         copy,
         prepare_secs,
@@ -293,6 +406,9 @@ pub async fn create(
 #[allow(clippy::too_many_arguments)]
 async fn back_up(
     req: &CreateRequest,
+    strategy: FlushStrategy,
+    rbac: Option<backup::RbacMeta>,
+    all_databases: &[String],
     client: &MilvusClient,
     targets: &[(String, String)],
     session: &Session,
@@ -304,14 +420,24 @@ async fn back_up(
     let prepare = Instant::now();
     let root = req.profile.milvus_storage.root_path.clone();
     let parallel = req.profile.parallelism.backup_collections.max(1);
+    if strategy == FlushStrategy::BulkFlush {
+        bulk_flush(client, targets, observer.as_ref(), &req.context).await?;
+    }
     let discovered: Vec<Discovered> = futures::stream::iter(targets.iter().cloned())
         .map(|(db, name)| {
             let c = client.with_db(&db);
             let root = root.clone();
             let observer = Arc::clone(observer);
             async move {
-                observer.step(&format!("flushing and listing `{db}.{name}`"));
-                discover(&c, &db, &name, milvus_store, &root, &req.context).await
+                observer.step(&format!(
+                    "{} `{db}.{name}`",
+                    match strategy {
+                        FlushStrategy::SerialFlush => "flushing and listing",
+                        FlushStrategy::MetaOnly => "describing",
+                        _ => "listing",
+                    }
+                ));
+                discover(&c, &db, &name, strategy, milvus_store, &root, &req.context).await
             }
         })
         .buffered(parallel)
@@ -365,7 +491,8 @@ async fn back_up(
         name: req.name.clone(),
         milvus_version: client.version().raw.clone(),
         collection_backups: discovered.iter().map(|d| d.info.clone()).collect(),
-        database_backups: database_backups(targets),
+        database_backups: database_backups(targets, all_databases),
+        rbac_meta: rbac,
         ..Default::default()
     };
     info.recompute_sizes();
@@ -446,8 +573,17 @@ async fn write_meta(
     Ok(())
 }
 
-fn database_backups(targets: &[(String, String)]) -> Vec<backup::DatabaseBackupInfo> {
-    let mut dbs: Vec<&str> = targets.iter().map(|(db, _)| db.as_str()).collect();
+/// The databases a backup records: those of the collections, and with a whole-instance backup
+/// (no selectors) every database, also those without collections, so a restore creates them.
+fn database_backups(
+    targets: &[(String, String)],
+    all: &[String],
+) -> Vec<backup::DatabaseBackupInfo> {
+    let mut dbs: Vec<&str> = targets
+        .iter()
+        .map(|(db, _)| db.as_str())
+        .chain(all.iter().map(String::as_str))
+        .collect();
     dbs.sort_unstable();
     dbs.dedup();
     dbs.into_iter()
@@ -536,10 +672,54 @@ pub async fn resolve(
 /// How long to wait for a flush before giving up.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1800);
 
+/// `bulk_flush`: one `FlushAll` per database of the targets, then waits until each is flushed.
+async fn bulk_flush(
+    client: &MilvusClient,
+    targets: &[(String, String)],
+    observer: &dyn CopyObserver,
+    context: &RunContext,
+) -> Result<(), Error> {
+    let mut dbs: Vec<&str> = targets.iter().map(|(db, _)| db.as_str()).collect();
+    dbs.sort_unstable();
+    dbs.dedup();
+    for db in dbs {
+        observer.step(&format!("flushing every collection of database `{db}`"));
+        let c = client.with_db(db);
+        let step = |step: &'static str| {
+            move |source: MilvusError| CreateError::Milvus {
+                step,
+                db: db.to_string(),
+                collection: "*".into(),
+                source: Box::new(source),
+            }
+        };
+        let ts = c.flush_all().await.map_err(step("FlushAll"))?;
+        let waited = Instant::now();
+        while !c
+            .flush_all_state(ts)
+            .await
+            .map_err(step("GetFlushAllState"))?
+        {
+            if waited.elapsed() > FLUSH_TIMEOUT {
+                return Err(CreateError::FlushTimeout {
+                    db: db.into(),
+                    collection: "*".into(),
+                    secs: FLUSH_TIMEOUT.as_secs(),
+                }
+                .into());
+            }
+            context.pause(Duration::from_millis(500)).await?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn discover(
     c: &MilvusClient,
     db: &str,
     name: &str,
+    strategy: FlushStrategy,
     store: &Store,
     root: &str,
     context: &RunContext,
@@ -574,27 +754,34 @@ async fn discover(
         _ => "Loading",
     };
 
-    let flushed = c.flush(name).await.map_err(step("Flush"))?;
-    let waited = Instant::now();
-    while !c
-        .flush_state(name, &flushed)
-        .await
-        .map_err(step("GetFlushState"))?
-    {
-        if waited.elapsed() > FLUSH_TIMEOUT {
-            return Err(CreateError::FlushTimeout {
-                db: db.into(),
-                collection: name.into(),
-                secs: FLUSH_TIMEOUT.as_secs(),
+    let mut seal_time = 0;
+    if strategy == FlushStrategy::SerialFlush {
+        let flushed = c.flush(name).await.map_err(step("Flush"))?;
+        seal_time = flushed.seal_time;
+        let waited = Instant::now();
+        while !c
+            .flush_state(name, &flushed)
+            .await
+            .map_err(step("GetFlushState"))?
+        {
+            if waited.elapsed() > FLUSH_TIMEOUT {
+                return Err(CreateError::FlushTimeout {
+                    db: db.into(),
+                    collection: name.into(),
+                    secs: FLUSH_TIMEOUT.as_secs(),
+                }
+                .into());
             }
-            .into());
+            context.pause(Duration::from_millis(500)).await?;
         }
-        context.pause(Duration::from_millis(500)).await?;
     }
 
     // Compaction can make a listed segment vanish for a moment: retry as milvus-backup does.
     let mut attempts = 0;
     let segments = loop {
+        if !strategy.has_data() {
+            break Vec::new();
+        }
         match c.persistent_segments(name).await {
             Ok(s) => break s,
             Err(e) if e.is_segment_not_found() && attempts < 50 => {
@@ -609,8 +796,13 @@ async fn discover(
         .filter(|s| s.state == common::SegmentState::Flushed as i32)
         .collect();
 
-    // Row counts at backup time, when the collection can be queried.
-    let rows = if load_state == "Loaded" {
+    // Row counts at backup time, when the collection can be queried (a meta-only backup holds
+    // no rows; without a flush the count would include rows the backup does not hold).
+    let rows = if load_state == "Loaded"
+        && matches!(
+            strategy,
+            FlushStrategy::SerialFlush | FlushStrategy::BulkFlush
+        ) {
         let mut per = BTreeMap::new();
         // Partition-key collections refuse queries naming partitions: the total only.
         let partition_key = desc
@@ -696,7 +888,7 @@ async fn discover(
         consistency_level: backup::ConsistencyLevel(desc.consistency_level),
         partition_backups,
         l0_segments,
-        backup_physical_timestamp: flushed.seal_time.max(0) as u64,
+        backup_physical_timestamp: seal_time.max(0) as u64,
         has_index: !indexes.is_empty(),
         index_infos: indexes.iter().map(index_info).collect(),
         load_state: load_state.to_string(),
@@ -892,6 +1084,60 @@ mod tests {
         assert!(Selector::parse("").is_err());
         assert!(Selector::parse(".c").is_err());
         assert!(Selector::parse("a.b.c").is_err());
+    }
+
+    #[test]
+    fn strategies_parse_by_milvus_backup_names_and_auto_follows_the_version() {
+        use crate::milvus::ServerVersion;
+        for (text, want) in [
+            ("", FlushStrategy::Auto),
+            ("auto", FlushStrategy::Auto),
+            ("meta_only", FlushStrategy::MetaOnly),
+            ("skip_flush", FlushStrategy::SkipFlush),
+            ("skip-flush", FlushStrategy::SkipFlush),
+            ("bulk_flush", FlushStrategy::BulkFlush),
+            ("serial_flush", FlushStrategy::SerialFlush),
+        ] {
+            let got: FlushStrategy = text.parse().unwrap();
+            assert_eq!(got, want, "{text}");
+            if !text.is_empty() {
+                assert_eq!(got.to_string(), text.replace('-', "_"));
+            }
+        }
+        let err = "flush".parse::<FlushStrategy>().unwrap_err().to_string();
+        assert!(
+            err.contains("`flush`") && err.contains("serial_flush"),
+            "{err}"
+        );
+
+        let v23 = ServerVersion::parse("v2.3.5");
+        let v26 = ServerVersion::parse("v2.6.11");
+        assert_eq!(
+            FlushStrategy::Auto.effective(&v23).unwrap(),
+            FlushStrategy::SerialFlush
+        );
+        assert_eq!(
+            FlushStrategy::Auto.effective(&v26).unwrap(),
+            FlushStrategy::SerialFlush
+        );
+        assert_eq!(
+            FlushStrategy::BulkFlush.effective(&v23).unwrap(),
+            FlushStrategy::BulkFlush
+        );
+        let err = FlushStrategy::BulkFlush
+            .effective(&v26)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bulk_flush") && err.contains("2.6.11"),
+            "{err}"
+        );
+        assert_eq!(
+            FlushStrategy::SkipFlush.effective(&v26).unwrap(),
+            FlushStrategy::SkipFlush
+        );
+        assert!(!FlushStrategy::MetaOnly.has_data());
+        assert!(FlushStrategy::SkipFlush.has_data());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::create::CreateError;
 use crate::lease::LeaseError;
 use crate::migrate::{MigrateError, PhaseError};
 use crate::milvus::MilvusError;
+use crate::rbac::RbacError;
 use crate::restore::RestoreError;
 use crate::retry::Retryable;
 use crate::seed::SeedError;
@@ -53,6 +54,9 @@ pub enum Error {
     /// `restore` could not finish.
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    /// Users, roles or grants could not be read or restored.
+    #[error(transparent)]
+    Rbac(#[from] RbacError),
     /// `seed` could not finish.
     #[error(transparent)]
     Seed(#[from] SeedError),
@@ -101,6 +105,7 @@ impl Error {
             },
             Self::Phase(e) => e.is_retryable(),
             Self::Verify(e) => e.is_retryable(),
+            Self::Rbac(e) => e.is_retryable(),
             Self::Restore(e) => matches!(
                 e,
                 RestoreError::Step {

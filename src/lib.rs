@@ -14,6 +14,8 @@
 //! - [`milvus`]: the Milvus gRPC protocol (generated from `proto/milvus/`) and client.
 //! - [`create`]: the `create` flow: flush, discover segment binlogs, copy, write the meta.
 //! - [`restore`]: the `restore` flow: create collections, stage binlogs, import, verify.
+//! - [`rbac`]: users, roles, grants and role bindings: read into a backup's `rbac_meta`,
+//!   merged into a target Milvus.
 //! - [`seed`]: sample collections with generated rows in a real Milvus (demos, CI, tests).
 //! - [`migrate`]: the one-command migration: create on A, copy, restore on B, verify.
 //! - [`verify`]: content verification of a collection on A against one on B (counts, keys,
@@ -35,6 +37,7 @@ pub mod error;
 pub mod lease;
 pub mod migrate;
 pub mod milvus;
+pub mod rbac;
 pub mod restore;
 pub mod retry;
 pub mod seed;

@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use milvus_migrate::config::{self, Profile, TransferOptions};
 use milvus_migrate::copy::CopyReport;
-use milvus_migrate::create::{CreateRequest, Selector};
+use milvus_migrate::create::{CreateRequest, FlushStrategy, Selector};
 use milvus_migrate::lease::LeaseOptions;
 use milvus_migrate::migrate::MigrateRequest;
-use milvus_migrate::restore::{Naming, RestoreRequest};
+use milvus_migrate::restore::{Naming, RestoreOptions, RestoreRequest};
 use milvus_migrate::transfer::{self, CopyRequest, CopyTarget, RunContext, Session};
 use milvus_migrate::verify::{VerifyMode, VerifyOptions, VerifyRequest};
 
@@ -126,6 +126,19 @@ pub struct CreateArgs {
         value_delimiter = ','
     )]
     pub databases: Vec<String>,
+    /// How the data is made durable first, as milvus-backup's --strategy: auto (serial_flush),
+    /// serial_flush (Flush and wait, per collection), bulk_flush (one FlushAll per database),
+    /// skip_flush (no flush: only segments already flushed; for a source that takes no
+    /// writes), meta_only (schemas, partitions and indexes, no data).
+    #[arg(long, value_name = "STRATEGY", default_value = "auto")]
+    pub strategy: FlushStrategy,
+    /// Every collection of every database (the default without -c/-d, said explicitly).
+    #[arg(long, conflicts_with_all = ["collections", "databases"])]
+    pub all: bool,
+    /// Also record users (without passwords: Milvus does not give them back), roles, their
+    /// grants and the users' roles in the backup's rbac_meta, as milvus-backup --rbac does.
+    #[arg(long)]
+    pub rbac: bool,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
@@ -149,12 +162,42 @@ pub struct MigrateArgs {
     /// soon as it is staged (for comparison: the result is the same, only slower).
     #[arg(long)]
     pub sequential: bool,
+    /// Every collection of every database (the default without -c/-d, said explicitly).
+    #[arg(long, conflicts_with_all = ["collections", "databases"])]
+    pub all: bool,
+    #[command(flatten)]
+    pub rbac: RbacFlags,
     #[command(flatten)]
     pub check: VerifyFlags,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
     pub transfer: TransferFlags,
+}
+
+/// `--rbac` and its password file: the flags `restore` and `migrate` share.
+#[derive(Debug, Args)]
+pub struct RbacFlags {
+    /// Also restore users, roles, their grants and the users' roles, merged with what the
+    /// target has (what exists is left as it is), as milvus-backup --rbac does.
+    #[arg(long)]
+    pub rbac: bool,
+    /// YAML or JSON map of user name to password for the users --rbac creates. A user it does
+    /// not name is created with a random password nobody is told, and listed as such.
+    #[arg(long, value_name = "FILE", requires = "rbac")]
+    pub rbac_passwords: Option<PathBuf>,
+}
+
+impl RbacFlags {
+    fn passwords(&self) -> Result<Option<milvus_migrate::rbac::RbacPasswords>> {
+        if !self.rbac {
+            return Ok(None);
+        }
+        Ok(Some(match &self.rbac_passwords {
+            Some(path) => milvus_migrate::rbac::RbacPasswords::load(path)?,
+            None => milvus_migrate::rbac::RbacPasswords::default(),
+        }))
+    }
 }
 
 /// How B is compared with A: the flags `migrate` and `verify` share.
@@ -331,6 +374,26 @@ pub struct RestoreArgs {
     /// as it is staged (for comparison: the result is the same, only slower).
     #[arg(long)]
     pub sequential: bool,
+    /// Create the collections, partitions and (with --rebuild-index) indexes; import no data.
+    #[arg(long, alias = "meta_only")]
+    pub meta_only: bool,
+    /// Restore into target collections that already exist (their field IDs must be the
+    /// backup's); missing partitions are created.
+    #[arg(
+        long,
+        alias = "skip_create_collection",
+        conflicts_with = "drop_existing"
+    )]
+    pub skip_create_collection: bool,
+    /// Drop the target collection's existing indexes (releasing it if loaded) before the
+    /// backed-up ones are created.
+    #[arg(long, alias = "drop_exist_index")]
+    pub drop_exist_index: bool,
+    /// With --rebuild-index: vector indexes as AUTOINDEX with the backed-up metric type.
+    #[arg(long, alias = "use_auto_index")]
+    pub use_auto_index: bool,
+    #[command(flatten)]
+    pub rbac: RbacFlags,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
@@ -481,7 +544,14 @@ async fn create(args: CreateArgs) -> Result<u8> {
         CreateRequest {
             profile,
             name,
-            selectors: Selector::parse_all(&args.collections, &args.databases)?,
+            // --all is what no selector means: every collection of every database.
+            selectors: if args.all {
+                Vec::new()
+            } else {
+                Selector::parse_all(&args.collections, &args.databases)?
+            },
+            strategy: args.strategy,
+            rbac: args.rbac,
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
             context: RunContext::default(),
@@ -496,7 +566,13 @@ async fn create(args: CreateArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     println!("backup   {} in {}", r.name, r.location);
-    println!("milvus   {}", r.milvus_version);
+    println!("milvus   {} (strategy {})", r.milvus_version, r.strategy);
+    if let Some(n) = &r.rbac {
+        println!(
+            "rbac     {} user(s), {} role(s), {} grant(s)",
+            n.users, n.roles, n.grants
+        );
+    }
     for c in &r.collections {
         println!(
             "  {}.{}: {} partition(s), {} segment(s), {} object(s), {:.1} MiB, rows {}",
@@ -534,7 +610,11 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
             from,
             to,
             name: args.what.name.clone(),
-            selectors: Selector::parse_all(&args.what.collections, &args.what.databases)?,
+            selectors: if args.all {
+                Vec::new()
+            } else {
+                Selector::parse_all(&args.what.collections, &args.what.databases)?
+            },
             naming: Naming::from_flags(args.what.suffix.as_deref(), &args.what.rename)?,
             rebuild_index,
             load: rebuild_index && !args.what.no_load,
@@ -545,6 +625,7 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
             state_dir: args.run.state_dir(),
             keep_partial: args.what.keep_partial,
             sequential: args.sequential,
+            rbac: args.rbac.passwords()?,
             lease: LeaseOptions {
                 ttl: std::time::Duration::from_secs(args.lease_ttl),
                 wait: args.wait,
@@ -595,6 +676,9 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
     }
     for p in &r.phases {
         println!("  {:8} {:7.1}s  {}", p.phase, p.secs, p.note);
+    }
+    if let Some(rbac) = r.restore.as_ref().and_then(|x| x.rbac.as_ref()) {
+        print_rbac(rbac);
     }
     if r.completed_earlier.is_none() {
         println!(
@@ -662,6 +746,13 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
             rebuild_index: args.rebuild_index,
             load: args.load,
             keep_partial: args.keep_partial,
+            options: RestoreOptions {
+                meta_only: args.meta_only,
+                skip_create_collection: args.skip_create_collection,
+                drop_exist_index: args.drop_exist_index,
+                use_auto_index: args.use_auto_index,
+                rbac: args.rbac.passwords()?,
+            },
             sequential: args.sequential,
             upstream: None,
             overrides: args.transfer.options(),
@@ -683,6 +774,7 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
     );
     for c in &r.collections {
         let rows = match (c.rows, c.expected_rows) {
+            _ if args.meta_only => "meta only: no data imported".to_string(),
             (Some(n), Some(e)) => format!(
                 "{n} rows (backup: {e}){}",
                 if c.verified { ", verified" } else { "" }
@@ -702,8 +794,43 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
             c.stage_secs, c.staged_objects, c.import_secs, c.index_load_secs
         );
     }
+    if let Some(rbac) = &r.rbac {
+        print_rbac(rbac);
+    }
     println!("time     {:.1}s", r.duration_secs);
     Ok(EXIT_OK)
+}
+
+fn print_rbac(r: &milvus_migrate::rbac::RbacReport) {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!(
+        "rbac     roles created: {}; grants given: {}; users created: {}; bindings added: {}; \
+         {} already there",
+        list(&r.roles_created),
+        r.grants_given.len(),
+        list(&r.users_created),
+        r.bindings_added.len(),
+        r.already_there
+    );
+    if !r.users_without_password.is_empty() {
+        println!(
+            "rbac     created WITHOUT a known password (not in --rbac-passwords; set one as an \
+             administrator): {}",
+            r.users_without_password.join(", ")
+        );
+    }
+    if !r.privilege_groups_skipped.is_empty() {
+        println!(
+            "rbac     privilege groups not restored (Milvus 2.5+ only): {}",
+            r.privilege_groups_skipped.join(", ")
+        );
+    }
 }
 
 async fn copy(args: CopyArgs) -> Result<u8> {

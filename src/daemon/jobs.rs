@@ -656,6 +656,7 @@ pub fn migrate_request_with(
         state_dir,
         keep_partial: m.keep_partial,
         sequential: false,
+        rbac: None,
         // A job queued behind another run of the same migration waits for it (a job is
         // cancelled by its own signal, not by the other run).
         lease: crate::lease::LeaseOptions {

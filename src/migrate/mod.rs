@@ -132,6 +132,9 @@ pub struct MigrateRequest {
     pub keep_partial: bool,
     /// Stage every binlog on B before the first import (see [`RestoreRequest::sequential`]).
     pub sequential: bool,
+    /// Also move users, roles, grants and role bindings (`--rbac`), with the passwords of the
+    /// users created on B.
+    pub rbac: Option<crate::rbac::RbacPasswords>,
     /// The migration's lease: its ttl, and whether to wait for another run holding it.
     pub lease: LeaseOptions,
     /// The last phase's check of B against A: counts only, or also content (a sample of
@@ -217,6 +220,13 @@ fn default_name(req: &MigrateRequest, targets: &[(String, String)]) -> String {
         req.naming,
         req.direct
     );
+    // `--rbac` makes another migration (its backup holds the RBAC); names without it stay
+    // what they were.
+    let text = if req.rbac.is_some() {
+        format!("{text}\nrbac")
+    } else {
+        text
+    };
     let hex = crate::copy::checksum::md5_hex_of(text.as_bytes());
     format!("migrate_{}", &hex[..16])
 }
@@ -624,6 +634,8 @@ impl Stages<'_> {
                 profile: plan.source_profile.clone(),
                 name: plan.name.clone(),
                 selectors: plan.resolved.clone(),
+                strategy: create::FlushStrategy::Auto,
+                rbac: self.req.rbac.is_some(),
                 overrides: self.req.overrides.clone(),
                 state_dir: self.req.state_dir.clone(),
                 context: self.context.clone(),
@@ -794,6 +806,10 @@ impl Stages<'_> {
                 rebuild_index: req.rebuild_index,
                 load: req.load,
                 keep_partial: req.keep_partial,
+                options: restore::RestoreOptions {
+                    rbac: req.rbac.clone(),
+                    ..Default::default()
+                },
                 sequential: req.sequential,
                 upstream,
                 overrides: req.overrides.clone(),
@@ -1135,4 +1151,53 @@ pub async fn discard(
     }
     result?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn rbac_makes_another_migration_and_leaves_other_names_as_they_were() {
+        let profile = |port: u16| {
+            crate::config::Profile::from_yaml_str(
+                &format!("milvus:\n  address: localhost\n  port: {port}\n"),
+                std::path::Path::new("p.yaml"),
+                &|_| None,
+            )
+            .unwrap()
+            .profile
+        };
+        let req = MigrateRequest {
+            from: profile(19530),
+            to: profile(19630),
+            name: None,
+            selectors: Vec::new(),
+            naming: Naming::Same,
+            rebuild_index: true,
+            load: true,
+            drop_existing: false,
+            keep_backup: false,
+            direct: false,
+            overrides: TransferOptions::default(),
+            state_dir: None,
+            keep_partial: false,
+            sequential: false,
+            rbac: None,
+            lease: LeaseOptions::default(),
+            verify: VerifyOptions::default(),
+            context: RunContext::default(),
+        };
+        let targets = [("default".to_string(), "coll".to_string())];
+        let plain = default_name(&req, &targets);
+        // Without --rbac the name is the hash it always was.
+        let text = "localhost:19530\nlocalhost:19630\n[(\"default\", \"coll\")]\nSame\nfalse";
+        let hex = crate::copy::checksum::md5_hex_of(text.as_bytes());
+        assert_eq!(plain, format!("migrate_{}", &hex[..16]));
+        let with_rbac = MigrateRequest {
+            rbac: Some(crate::rbac::RbacPasswords::default()),
+            ..req
+        };
+        assert_ne!(default_name(&with_rbac, &targets), plain);
+    }
 }

@@ -7,7 +7,10 @@
 
 pub mod proto;
 
+// Its `unary!` and `reply!` macros serve `admin` too.
+#[macro_use]
 mod client;
+mod admin;
 pub mod convert;
 pub mod error;
 pub mod gc;
@@ -15,6 +18,7 @@ pub mod protocol;
 pub mod query;
 mod version;
 
+pub use admin::Grant;
 pub use client::{ClientOptions, Flushed, MilvusClient, Reply};
 pub use error::MilvusError;
 pub use query::{CountMethod, Pk, PkKind, PrimaryKey, count_method};

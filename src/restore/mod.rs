@@ -28,7 +28,10 @@ use crate::milvus::{ClientOptions, MilvusClient, MilvusError};
 use crate::storage::{ObjectInfo, StorageErrorKind, Store, layout};
 use crate::transfer::{MissingBackup, RunContext, Session, missing_backup};
 
+mod options;
 mod pipeline;
+
+pub use options::RestoreOptions;
 
 /// Errors of `restore` that are not errors of a store, of Milvus or of the meta format.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,16 @@ pub enum RestoreError {
     /// A `--rename` or `-c` value is malformed, or names nothing in the backup.
     #[error("{0}")]
     BadRequest(String),
+    /// The target collection does not exist (`--skip-create-collection`).
+    #[error(
+        "collection `{db}.{collection}` does not exist on Milvus at {address}; \
+         --skip-create-collection restores only into existing collections"
+    )]
+    TargetMissing {
+        db: String,
+        collection: String,
+        address: String,
+    },
     /// The target collection exists.
     #[error(
         "collection `{db}.{collection}` already exists on Milvus at {address}; use --drop-existing \
@@ -186,6 +199,8 @@ pub struct RestoreRequest {
     pub load: bool,
     /// Keep a partially restored collection on failure.
     pub keep_partial: bool,
+    /// milvus-backup's options: meta only, into existing collections, drop or replace indexes.
+    pub options: RestoreOptions,
     /// Stage every binlog before the first import instead of importing each segment as soon
     /// as it is staged (for comparison; the result is the same).
     pub sequential: bool,
@@ -290,6 +305,11 @@ pub struct RestoreReport {
     pub milvus_version: String,
     /// Per collection.
     pub collections: Vec<RestoredCollection>,
+    /// Databases of the backup without restored collections that were created (a whole
+    /// instance restored: no `-c`).
+    pub databases_created: Vec<String>,
+    /// What `--rbac` added to the target's users, roles and grants.
+    pub rbac: Option<crate::rbac::RbacReport>,
     /// Staging copies, summed.
     pub bytes_staged: u64,
     /// Wall time.
@@ -346,6 +366,9 @@ struct Task<'a> {
     source: &'a CollectionBackupInfo,
     db: String,
     name: String,
+    /// `--skip-create-collection`: the rows the existing collection held before the import
+    /// (`None` inside when they could not be counted).
+    rows_before: std::sync::OnceLock<Option<u64>>,
 }
 
 impl Task<'_> {
@@ -375,6 +398,7 @@ pub async fn restore(
 ) -> Result<RestoreReport, Error> {
     let started = Instant::now();
     layout::validate_backup_name(&req.name).map_err(RestoreError::BadRequest)?;
+    req.options.validate(req.drop_existing)?;
     let config = req.profile.transfer(&req.overrides)?;
     let allow_server_side = config.mode != TransferMode::Streaming;
     let session = Session::with_context(config, req.context.clone());
@@ -396,6 +420,13 @@ pub async fn restore(
     let client = MilvusClient::connect(&req.profile.milvus, ClientOptions::default()).await?;
     let tasks = plan(&req, &info)?;
     check_targets(&req, &client, &info, &tasks).await?;
+    let rbac = match &req.options.rbac {
+        Some(passwords) => {
+            observer.step("restoring users, roles and grants");
+            Some(options::restore_rbac(&client, &info, passwords).await?)
+        }
+        None => None,
+    };
 
     let backup_dir = layout::backup_dir(&root, &req.name);
     let ctx = Ctx {
@@ -410,6 +441,7 @@ pub async fn restore(
         observer: &observer,
         in_place: backup_store.same_bucket_as(&milvus_store),
     };
+    let databases_created = options::create_databases(&req, &client, &info).await?;
     let mut collections = Vec::new();
     let mut bytes_staged = 0;
     for task in &tasks {
@@ -421,6 +453,8 @@ pub async fn restore(
         name: req.name.clone(),
         milvus_version: client.version().raw.clone(),
         collections,
+        databases_created,
+        rbac,
         bytes_staged,
         duration_secs: started.elapsed().as_secs_f64(),
     })
@@ -451,6 +485,7 @@ fn plan<'a>(req: &RestoreRequest, info: &'a BackupInfo) -> Result<Vec<Task<'a>>,
             source: c,
             db: tdb,
             name: tname,
+            rows_before: std::sync::OnceLock::new(),
         });
     }
     if tasks.is_empty() {
@@ -509,10 +544,15 @@ async fn check_targets(
         };
         // Storage format, L0 segments, types and schema features by target version.
         crate::milvus::protocol::restorable(t.source, version).map_err(unsupported)?;
-        if !dbs.iter().any(|d| d == &t.db) {
-            continue; // created at restore time
+        let exists =
+            dbs.iter().any(|d| d == &t.db) && client.with_db(&t.db).has_collection(&t.name).await?;
+        if req.options.skip_create_collection {
+            if !exists {
+                return Err(options::missing_target(t, client.address()));
+            }
+            continue;
         }
-        if client.with_db(&t.db).has_collection(&t.name).await? && !req.drop_existing {
+        if exists && !req.drop_existing {
             return Err(RestoreError::TargetExists {
                 db: t.db.clone(),
                 collection: t.name.clone(),
@@ -687,7 +727,11 @@ impl Ctx<'_> {
         {
             tracing::warn!("cannot remove staged binlogs under `{temp}/`: {e}");
         }
-        let undo = result.is_err() && !self.req.keep_partial && !fenced;
+        // A collection that was there before (`--skip-create-collection`) is never dropped.
+        let undo = result.is_err()
+            && !self.req.keep_partial
+            && !fenced
+            && !self.req.options.skip_create_collection;
         if undo {
             // An import still running in Milvus must end first (see `settle_imports`).
             if let Err(e) = self.settle_imports(&c, t).await {
@@ -718,7 +762,17 @@ impl Ctx<'_> {
         temp: &str,
     ) -> Result<(RestoredCollection, u64), Error> {
         let src = t.source;
-        let collection_id = self.create_collection(c, t).await?;
+        let collection_id = if self.req.options.skip_create_collection {
+            self.use_existing(c, t).await?
+        } else {
+            self.create_collection(c, t).await?
+        };
+        if self.req.options.drop_exist_index {
+            self.drop_indexes(c, t).await?;
+        }
+        if self.req.options.meta_only {
+            return self.finish_meta_only(c, t).await;
+        }
         if self.req.rebuild_index {
             self.create_indexes(c, t).await?;
         }
@@ -1148,20 +1202,7 @@ impl Ctx<'_> {
     /// copied and imported, instead of all of them after the last import.
     async fn create_indexes(&self, c: &MilvusClient, t: &Task<'_>) -> Result<(), Error> {
         for idx in &t.source.index_infos {
-            let mut params: Vec<common::KeyValuePair> = idx
-                .params
-                .iter()
-                .map(|(k, v)| common::KeyValuePair {
-                    key: k.clone(),
-                    value: v.clone(),
-                })
-                .collect();
-            if params.is_empty() && !idx.index_type.is_empty() {
-                params.push(common::KeyValuePair {
-                    key: "index_type".into(),
-                    value: idx.index_type.clone(),
-                });
-            }
+            let params = options::index_params(idx, t.source, self.req.options.use_auto_index);
             c.create_index(&t.name, &idx.field_name, &idx.index_name, params)
                 .await
                 .map_err(self.step_err(t, "CreateIndex", None))?;
@@ -1294,19 +1335,32 @@ impl Ctx<'_> {
             .await
             .map_err(self.step_err(t, "Query count(*)", None))?
             .max(0) as u64;
+        // Rows an existing target held before (`--skip-create-collection`); when they could
+        // not be counted, neither can the restored ones.
+        let before = match t.rows_before.get() {
+            Some(None) => return Ok((Some(count), recorded.map(|r| r.rows), false)),
+            Some(Some(n)) => *n,
+            None => 0,
+        };
         let Some(rec) = recorded else {
             // No recorded count (backup of an unloaded collection, or by milvus-backup): the
             // segments' rows bound what can be there.
             let segment_rows: u64 = src.segments().map(|s| s.num_of_rows.max(0) as u64).sum();
-            if count > segment_rows {
-                return Err(mismatch("the collection".into(), count, segment_rows));
+            if count > segment_rows + before {
+                return Err(mismatch(
+                    "the collection".into(),
+                    count,
+                    segment_rows + before,
+                ));
             }
             return Ok((Some(count), None, false));
         };
-        if count != rec.rows {
-            return Err(mismatch("the collection".into(), count, rec.rows));
+        if count != rec.rows + before {
+            return Err(mismatch("the collection".into(), count, rec.rows + before));
         }
-        for (p, expected) in &rec.partitions {
+        // Partition counts before the import are not known: with rows there before, the
+        // collection's total is what is compared.
+        for (p, expected) in rec.partitions.iter().filter(|_| before == 0) {
             let got = c
                 .count(&t.name, std::slice::from_ref(p))
                 .await
@@ -1316,7 +1370,7 @@ impl Ctx<'_> {
                 return Err(mismatch(format!("partition `{p}`"), got, *expected));
             }
         }
-        Ok((Some(count), Some(rec.rows), true))
+        Ok((Some(count), Some(rec.rows + before), true))
     }
 }
 

@@ -8,6 +8,7 @@ mod daemon;
 mod migrate;
 mod milvus;
 mod minio_stack;
+mod restore_options;
 mod support;
 mod verify;
 mod versions;

@@ -1,7 +1,8 @@
 //! Single real Milvus instances beside the stack's pair, for the version matrix
 //! (`versions::`): Milvus 2.2.16 and Milvus 2.3.5, each keeping its data on local disk
 //! (`common.storageType: local`), as `scripts/milvus.sh start DIR NAME OFFSET --milvus-version V
-//! --storage local` runs them.
+//! --storage local` runs them; and a Milvus 2.3.5 on local disk with authentication on
+//! (`--auth on`: user root, password Milvus) for the RBAC tests (`restore_options::`).
 //!
 //! Owns: starting such an instance once per test process (under `flock`, so two processes do
 //! not start it twice; `milvus.sh start` is a no-op when it already runs healthy with the same
@@ -27,11 +28,12 @@ pub struct Single {
     pub local_path: PathBuf,
 }
 
-/// An instance to start: name, port offset, release.
+/// An instance to start: name, port offset, release, authentication.
 struct Spec {
     name: &'static str,
     offset: u32,
     version: &'static str,
+    auth: bool,
 }
 
 /// Milvus 2.2.16 on local disk (on these machines 2.2.16 cannot use S3: see test-infra).
@@ -39,16 +41,29 @@ const M22: Spec = Spec {
     name: "m22local",
     offset: 1400,
     version: "2.2.16",
+    auth: false,
 };
 /// Milvus 2.3.5 on local disk.
 const M23: Spec = Spec {
     name: "m23local",
     offset: 1500,
     version: "2.3.5",
+    auth: false,
 };
+/// Milvus 2.3.5 with local storage and `common.security.authorizationEnabled: true`.
+const M23_AUTH: Spec = Spec {
+    name: "m23auth",
+    offset: 1800,
+    version: "2.3.5",
+    auth: true,
+};
+
+/// The root user of an instance with authentication on, and Milvus's default password.
+pub const ROOT: (&str, &str) = ("root", "Milvus");
 
 static M22_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+static M23_AUTH_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 
 impl Single {
     /// Milvus 2.2.16 with local storage, started on first use.
@@ -65,6 +80,34 @@ impl Single {
             Ok(s) => s,
             Err(e) => panic!("no Milvus 2.3.5 on local disk: {e}"),
         }
+    }
+
+    /// Milvus 2.3.5 with local storage and authentication on, started on first use.
+    pub fn milvus_23_auth() -> &'static Single {
+        match M23_AUTH_CELL.get_or_init(|| start(&M23_AUTH)) {
+            Ok(s) => s,
+            Err(e) => panic!("no Milvus 2.3.5 with authentication: {e}"),
+        }
+    }
+
+    /// [`Single::profile`] for a user of an instance with authentication on.
+    pub fn profile_as(
+        &self,
+        dir: &Path,
+        file: &str,
+        backups: &Path,
+        (user, password): (&str, &str),
+    ) -> PathBuf {
+        let path = self.profile(dir, file, backups);
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "  authorizationEnabled: false\n",
+            &format!(
+                "  authorizationEnabled: true\n  user: \"{user}\"\n  password: \"{password}\"\n"
+            ),
+            1,
+        );
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     /// Writes `dir/file`: a v1 profile (milvus-backup's `backup.yaml`) for this Milvus, its
@@ -117,6 +160,7 @@ fn start(spec: &Spec) -> Result<Single, String> {
             .args(["start", dir.to_str().unwrap(), spec.name])
             .arg(spec.offset.to_string())
             .args(["--milvus-version", spec.version, "--storage", "local"])
+            .args(["--auth", if spec.auth { "on" } else { "off" }])
             .current_dir(root)
             .output()
             .map_err(|e| format!("cannot run flock/bash scripts/milvus.sh: {e}"))?;
