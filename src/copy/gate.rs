@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use super::{CopyObserver, PlanSummary};
+use super::CopyObserver;
 use crate::storage::{StorageError, StorageErrorKind};
 
 /// Says when a copy may read a source object.
@@ -142,41 +142,14 @@ impl SourceGate for Relay {
     }
 }
 
-impl CopyObserver for Relay {
-    fn planned(&self, summary: &PlanSummary) {
-        self.inner.planned(summary);
-    }
-    fn bytes(&self, bytes: u64) {
-        self.inner.bytes(bytes);
-    }
-    fn object_done(&self, rel: &str, size: u64) {
-        self.inner.object_done(rel, size);
-        self.arrived(rel);
-    }
-    fn object_skipped(&self, rel: &str, size: u64) {
-        self.inner.object_skipped(rel, size);
-        self.arrived(rel);
-    }
-    fn retry(&self, rel: &str, what: &str, attempt: u32, error: &StorageError) {
-        self.inner.retry(rel, what, attempt, error);
-    }
-    fn object_failed(&self, rel: &str, error: &StorageError) {
-        self.inner.object_failed(rel, error);
-    }
-    fn step(&self, message: &str) {
-        self.inner.step(message);
-    }
-    fn rows(&self, rows: u64) {
-        self.inner.rows(rows);
-    }
-}
+super::report::tap_copy_events!(Relay, inner, arrived);
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::copy::NoProgress;
+    use crate::copy::{CopyObserver, NoProgress};
 
     fn relay() -> Arc<Relay> {
         Relay::new(Arc::new(NoProgress), "b-backup")

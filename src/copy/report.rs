@@ -26,6 +26,49 @@ pub trait CopyObserver: Send + Sync {
     fn rows(&self, _rows: u64) {}
 }
 
+/// Implements [`CopyObserver`] for a type that stands in front of another observer (its field
+/// `$inner`) and acts on each object once it is at the destination, copied or found there
+/// already (its method `$arrived(&self, rel: &str)`): every event is forwarded.
+macro_rules! tap_copy_events {
+    ($ty:ty, $inner:ident, $arrived:ident) => {
+        impl $crate::copy::CopyObserver for $ty {
+            fn planned(&self, summary: &$crate::copy::PlanSummary) {
+                self.$inner.planned(summary);
+            }
+            fn bytes(&self, bytes: u64) {
+                self.$inner.bytes(bytes);
+            }
+            fn object_done(&self, rel: &str, size: u64) {
+                self.$inner.object_done(rel, size);
+                self.$arrived(rel);
+            }
+            fn object_skipped(&self, rel: &str, size: u64) {
+                self.$inner.object_skipped(rel, size);
+                self.$arrived(rel);
+            }
+            fn retry(
+                &self,
+                rel: &str,
+                what: &str,
+                attempt: u32,
+                error: &$crate::storage::StorageError,
+            ) {
+                self.$inner.retry(rel, what, attempt, error);
+            }
+            fn object_failed(&self, rel: &str, error: &$crate::storage::StorageError) {
+                self.$inner.object_failed(rel, error);
+            }
+            fn step(&self, message: &str) {
+                self.$inner.step(message);
+            }
+            fn rows(&self, rows: u64) {
+                self.$inner.rows(rows);
+            }
+        }
+    };
+}
+pub(crate) use tap_copy_events;
+
 /// Observer that ignores everything.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoProgress;

@@ -15,9 +15,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
-use crate::copy::{CopyObserver, PlanSummary};
+use crate::copy::CopyObserver;
 use crate::error::Error;
-use crate::storage::StorageError;
 
 /// News from the staging copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,34 +88,7 @@ impl Arrivals {
     }
 }
 
-impl CopyObserver for Arrivals {
-    fn planned(&self, summary: &PlanSummary) {
-        self.inner.planned(summary);
-    }
-    fn bytes(&self, bytes: u64) {
-        self.inner.bytes(bytes);
-    }
-    fn object_done(&self, rel: &str, size: u64) {
-        self.inner.object_done(rel, size);
-        self.arrived(rel);
-    }
-    fn object_skipped(&self, rel: &str, size: u64) {
-        self.inner.object_skipped(rel, size);
-        self.arrived(rel);
-    }
-    fn retry(&self, rel: &str, what: &str, attempt: u32, error: &StorageError) {
-        self.inner.retry(rel, what, attempt, error);
-    }
-    fn object_failed(&self, rel: &str, error: &StorageError) {
-        self.inner.object_failed(rel, error);
-    }
-    fn step(&self, message: &str) {
-        self.inner.step(message);
-    }
-    fn rows(&self, rows: u64) {
-        self.inner.rows(rows);
-    }
-}
+crate::copy::report::tap_copy_events!(Arrivals, inner, arrived);
 
 /// Runs `import(i)` for every unit `i` once it has arrived on `rx`: data units (`l0[i]`
 /// false) in arrival order, at most `parallel` at once; then the delete-only units, which
