@@ -596,6 +596,10 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
     for p in &r.phases {
         println!("  {:8} {:7.1}s  {}", p.phase, p.secs, p.note);
     }
+    let notes = r.restore.iter().flat_map(|x| &x.collections);
+    for note in notes.flat_map(|c| &c.notes) {
+        println!("  note: {note}");
+    }
     if r.completed_earlier.is_none() {
         println!(
             "  moved {:.1} MiB between stores, {:.1} MiB/s overall",
@@ -700,6 +704,15 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
             "    stage {:.1}s ({} objects), stage+import {:.1}s, index+load {:.1}s",
             c.stage_secs, c.staged_objects, c.import_secs, c.index_load_secs
         );
+        if !c.aliases.is_empty() {
+            println!("    aliases: {}", c.aliases.join(", "));
+        }
+        if let Some(n) = c.replicas {
+            println!("    loaded with {n} replica(s)");
+        }
+        for note in &c.notes {
+            println!("    note: {note}");
+        }
     }
     println!("time     {:.1}s", r.duration_secs);
     Ok(EXIT_OK)

@@ -3,7 +3,9 @@
 //!
 //! Phases: preflight (both Milvus reachable, no name clash on B), create the backup on A (in A's
 //! backup store; with `direct`, straight into B's backup store), copy it to B's backup store,
-//! restore it on B, verify, clean up the intermediate copies unless asked to keep them.
+//! restore it on B, verify (rows, then the settings: [`verify::meta`]; a required setting that
+//! differs fails the migration as a content difference does), clean up the intermediate
+//! copies unless asked to keep them.
 //!
 //! A migration is a job that is safe to start again (its records: [`records`]):
 //! - **Resumable.** The backup name is derived from the request, so the same command finds its
@@ -43,7 +45,9 @@ use crate::milvus::{ClientOptions, MilvusClient};
 use crate::restore::{self, Naming, RestoreError, RestoreReport, RestoreRequest};
 use crate::storage::{StorageErrorKind, Store, layout};
 use crate::transfer::{self, CopyRequest, CopyTarget, RunContext, Session};
-use crate::verify::{self, CollectionVerification, VerifyError, VerifyMode, VerifyOptions};
+use crate::verify::{
+    self, CollectionVerification, MetaComparison, VerifyError, VerifyMode, VerifyOptions,
+};
 
 /// A failure of one phase of a migration: the phase, then the underlying error (which names
 /// the collection and the store or Milvus it was talking to).
@@ -169,6 +173,8 @@ pub struct MigratedCollection {
     pub verified_by: String,
     /// The content comparison of B with A (absent in `count` mode or when B is not loaded).
     pub verification: Option<CollectionVerification>,
+    /// B's settings against A's, item by item (absent when found complete earlier).
+    pub metadata: Option<MetaComparison>,
 }
 
 /// The result of `migrate`.
@@ -433,6 +439,7 @@ async fn finished(
                     "not verified".into()
                 },
                 verification: None,
+                metadata: None,
             }
         })
         .collect();
@@ -666,13 +673,13 @@ async fn run_held(
     *phase_now = "verify";
     let t = Instant::now();
     let verifications = verify_content(req, plan, &restored, &observer).await?;
+    let metadata = verify_metadata(req, plan, &restored).await?;
+    let content = verifications.iter().flatten().map(|v| v.summary());
     phases.push(PhaseTime {
         phase: "verify".into(),
         secs: t.elapsed().as_secs_f64(),
-        note: verifications
-            .iter()
-            .flatten()
-            .map(CollectionVerification::summary)
+        note: content
+            .chain(metadata.iter().map(MetaComparison::summary))
             .collect::<Vec<_>>()
             .join("; "),
     });
@@ -690,7 +697,8 @@ async fn run_held(
         cleaned: false,
     };
     let mut collections = Vec::with_capacity(restored.collections.len());
-    for (c, content) in restored.collections.iter().zip(verifications) {
+    let checks = verifications.into_iter().zip(metadata);
+    for (c, (content, metadata)) in restored.collections.iter().zip(checks) {
         let collection_id = b
             .with_db(&c.db_name)
             .describe_collection(&c.collection_name)
@@ -710,6 +718,7 @@ async fn run_held(
                 (_, false) => "not verified (no count recorded on A)".into(),
             },
             verification: content,
+            metadata: Some(metadata),
         };
         done.collections.push(DoneCollection {
             source: migrated.source.clone(),
@@ -813,6 +822,39 @@ async fn verify_content(
     Ok(out)
 }
 
+/// Compares each restored collection's settings on B with its source's on A (see
+/// [`verify::meta`]).
+///
+/// # Errors
+/// [`VerifyError::MetadataDiffers`] for the first collection with a required item that
+/// differs (a lost alias, another index, ...); describe failures.
+async fn verify_metadata(
+    req: &MigrateRequest,
+    plan: &Plan,
+    restored: &RestoreReport,
+) -> Result<Vec<MetaComparison>, Error> {
+    let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
+    let mut out = Vec::with_capacity(restored.collections.len());
+    for c in &restored.collections {
+        let (ca, cb) = (a.with_db(&c.source_db), plan.b.with_db(&c.db_name));
+        let m = verify::verify_metadata(&ca, &c.source_collection, &cb, &c.collection_name).await?;
+        if !m.ok() {
+            return Err(VerifyError::MetadataDiffers {
+                source_name: format!("{}.{}", c.source_db, c.source_collection),
+                target: format!("{}.{}", c.db_name, c.collection_name),
+                summary: format!(
+                    "{}; the backup `{}` is kept for inspection",
+                    m.summary(),
+                    plan.name
+                ),
+            }
+            .into());
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
 /// What [`discard`] undid.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Discarded {
@@ -897,7 +939,7 @@ pub async fn discard(
                 let c = b.with_db(db);
                 if c.has_collection(coll).await? {
                     restore::wait_for_imports(&c, db, coll, observer).await?;
-                    c.drop_collection(coll).await?;
+                    c.drop_collection_and_aliases(coll).await?;
                     observer.step(&format!("discard: dropped the partial collection `{key}`"));
                     out.collections_dropped.push(key.clone());
                 }
