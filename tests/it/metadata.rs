@@ -214,3 +214,51 @@ fn an_alias_held_by_another_collection_on_b_is_left_alone_and_reported() {
         c.drop_alias(&alias).await.unwrap();
     });
 }
+
+/// A required setting that differs fails `migrate` (exit 2) naming the item, before the
+/// cleanup: here an alias A gained after the backup the migration reuses. The backup records
+/// the replica count of the loaded source.
+#[test]
+fn migrate_fails_when_a_required_setting_differs_and_keeps_the_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("md_fail");
+    seed(Path::new(a), &coll, &["--rows", "300", "--dim", "4"]);
+    let name = unique("md_fail_b");
+    run_json(&["create", "--config", a, "-c", &coll, "-n", &name, "--json"]);
+    let stack = crate::support::milvus::Stack::get();
+    let ours = stack
+        .store_a
+        .object_path(&format!("backup/{name}/meta/milvus_migrate.json"));
+    let ours: Value = serde_json::from_slice(&std::fs::read(ours).unwrap()).unwrap();
+    assert_eq!(
+        ours["replicas"],
+        serde_json::json!([{"db_name": "default", "collection_name": coll, "replicas": 1}]),
+        "{ours}"
+    );
+    let alias = format!("{coll}_late");
+    on_milvus(Path::new(a), async |c| {
+        c.create_alias(&coll, &alias).await.unwrap()
+    });
+
+    let out = run(&[
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "-n", &name,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("phase verify"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("metadata of `default.{coll}_bak` differs")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("aliases (A: {alias}, B: none)")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kept for inspection"), "{stderr}");
+    assert!(
+        crate::migrate::files_under(&stack.store_b.object_path(&format!("backup/{name}"))) > 0,
+        "the copy on B was removed"
+    );
+}
