@@ -114,7 +114,7 @@ fn alias_action(resolved: Option<(i64, &str)>, target_id: i64) -> AliasAction {
 }
 
 /// Creates the source's `aliases` for collection `target` (id `target_id`) of `c`'s database
-/// (the rule is in the module docs).
+/// (the rule is in the module docs), in name order.
 ///
 /// # Errors
 /// `DescribeCollection` or `CreateAlias` failed for another reason than a taken name.
@@ -125,7 +125,9 @@ pub(super) async fn restore_aliases(
     aliases: &[String],
 ) -> Result<Aliases, MilvusError> {
     let mut out = Aliases::default();
-    for alias in aliases {
+    let mut aliases = aliases.to_vec();
+    aliases.sort();
+    for alias in &aliases {
         let resolved = match c.describe_collection(alias).await {
             Ok(d) => Some((d.collection_id, convert::described_name(&d))),
             Err(e) if e.is_collection_not_found() => None,
