@@ -869,6 +869,9 @@ pub struct SeedArgs {
     /// Shards of the collection.
     #[arg(long, default_value_t = 1)]
     pub shards: i32,
+    /// Consistency level of the collection: strong, session, bounded or eventually.
+    #[arg(long, value_name = "LEVEL", default_value = "bounded", value_parser = consistency_level)]
+    pub consistency: milvus_migrate::milvus::proto::common::ConsistencyLevel,
     /// VarChar primary key ("pk-<n>") instead of Int64.
     #[arg(long)]
     pub varchar_pk: bool,
@@ -892,6 +895,17 @@ pub struct SeedArgs {
     pub json: bool,
 }
 
+/// `--consistency`: a level by its name, in any case.
+fn consistency_level(
+    s: &str,
+) -> Result<milvus_migrate::milvus::proto::common::ConsistencyLevel, String> {
+    use milvus_migrate::milvus::proto::common::ConsistencyLevel as L;
+    [L::Strong, L::Session, L::Bounded, L::Eventually]
+        .into_iter()
+        .find(|l| l.as_str_name().eq_ignore_ascii_case(s))
+        .ok_or_else(|| format!("`{s}`: use strong, session, bounded or eventually"))
+}
+
 async fn seed(args: SeedArgs) -> Result<u8> {
     use milvus_migrate::milvus::{ClientOptions, MilvusClient};
     use milvus_migrate::seed::{self, SeedSpec};
@@ -907,6 +921,7 @@ async fn seed(args: SeedArgs) -> Result<u8> {
         dynamic: args.dynamic,
         delete_every: args.delete_every,
         shards: args.shards,
+        consistency: args.consistency,
         varchar_pk: args.varchar_pk,
         seed: args.seed,
         batch_rows: args.batch_rows.unwrap_or(0),

@@ -46,8 +46,8 @@ fn aliases_properties_and_settings_move_and_verify_names_what_b_changed() {
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let coll = unique("md_all");
     let target = format!("{coll}_bak");
-    // Partition key over 4 partitions, 2 shards, Bounded consistency (not the server's
-    // default, Strong), an index, loaded with 1 replica.
+    // Partition key over 4 partitions, 2 shards, Session consistency (neither the server's
+    // default, Strong, nor the SDKs', Bounded), an index, loaded with 1 replica.
     seed(
         Path::new(a),
         &coll,
@@ -60,6 +60,8 @@ fn aliases_properties_and_settings_move_and_verify_names_what_b_changed() {
             "4",
             "--shards",
             "2",
+            "--consistency",
+            "session",
             "--dynamic",
         ],
     );
@@ -104,7 +106,7 @@ fn aliases_properties_and_settings_move_and_verify_names_what_b_changed() {
         "{}",
         value("partitions")
     );
-    assert_eq!(value("consistency level"), "Bounded");
+    assert_eq!(value("consistency level"), "Session");
     assert_eq!(value("shards"), "2");
     assert_eq!(value("dynamic field"), "on");
     assert!(value("index on vec").starts_with("`vec_idx` "), "{got:?}");
