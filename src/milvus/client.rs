@@ -935,21 +935,11 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn load_collection(&self, collection: &str) -> Result<(), MilvusError> {
-        unary!(
-            self,
-            "LoadCollection",
-            load_collection,
-            pb::LoadCollectionRequest {
-                db_name: self.db.clone(),
-                collection_name: collection.to_string(),
-                ..Default::default()
-            }
-        )
-        .await
-        .map(drop)
+        self.load_collection_replicas(collection, 0).await
     }
 
-    /// Starts loading a collection with `replicas` in-memory replicas.
+    /// Starts loading a collection with `replicas` in-memory replicas (0: the server's default,
+    /// 1 on 2.3, the database's `database.replica.number` or the cluster's on 2.4+).
     ///
     /// # Errors
     /// [`MilvusError`], e.g. when the query nodes cannot hold that many replicas.
