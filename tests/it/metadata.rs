@@ -264,3 +264,54 @@ fn migrate_fails_when_a_required_setting_differs_and_keeps_the_backup() {
         "the copy on B was removed"
     );
 }
+
+/// A backup that records more replicas than B's query nodes can hold (the stack's Milvus has
+/// one) restores loaded with one, and the report says why.
+#[test]
+fn more_replicas_than_b_can_hold_load_with_one_and_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("md_repl");
+    seed(Path::new(a), &coll, &["--rows", "300", "--dim", "4"]);
+    let name = unique("md_repl_b");
+    run_json(&["create", "--config", a, "-c", &coll, "-n", &name, "--json"]);
+    // The backup in a local directory, its record of A's replicas raised to 2.
+    let dir = tmp.path().join("backups");
+    let local = tmp.path().join("local.yaml");
+    let yaml = format!(
+        "minio:\n  backupStorageType: local\n  backupRootPath: {}\n",
+        dir.display()
+    );
+    std::fs::write(&local, yaml).unwrap();
+    let local = local.to_str().unwrap();
+    run_json(&["copy", "--from", a, "--to", local, "-n", &name, "--json"]);
+    let ours = dir.join(&name).join("meta/milvus_migrate.json");
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(&ours).unwrap()).unwrap();
+    assert_eq!(meta["replicas"][0]["replicas"], 1, "{meta}");
+    meta["replicas"][0]["replicas"] = 2.into();
+    std::fs::write(&ours, serde_json::to_vec(&meta).unwrap()).unwrap();
+
+    let report = run_json(&[
+        "restore",
+        "--config",
+        b,
+        "--from",
+        local,
+        "-n",
+        &name,
+        "-s",
+        "_r2",
+        "--rebuild-index",
+        "--load",
+        "--json",
+    ]);
+    let c = &report["collections"][0];
+    assert_eq!(c["replicas"], 1, "{report}");
+    assert_eq!(c["verified"], true, "{report}");
+    let note = c["notes"][0].as_str().unwrap_or_default();
+    assert!(
+        note.contains("loaded with 1 replica: B could not take the 2 replicas A had"),
+        "{report}"
+    );
+}
