@@ -2,7 +2,8 @@
 //! properties, partition key and count, consistency level, shards, index and replicas move
 //! with `migrate`, every item compares equal on B; `verify` names an alias dropped and a
 //! property changed on B afterwards (exit 1); an alias whose name another collection holds on
-//! B is left alone and reported.
+//! B is left alone and reported; a required setting that differs fails `migrate`; more
+//! replicas than B can hold load with one, noted.
 
 use std::path::Path;
 
