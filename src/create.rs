@@ -2,7 +2,8 @@
 //! milvus-backup's binlog format.
 //!
 //! Owns the flow: resolve which collections, record their DDL (schema, partitions, indexes, load
-//! state), flush and wait, list the flushed segments and discover their insert and delta logs in
+//! state and replica count, aliases, properties, and their databases' properties where the
+//! server has `DescribeDatabase`), flush and wait, list the flushed segments and discover their insert and delta logs in
 //! Milvus's storage, copy them into `<backupRootPath>/<name>/binlogs/...` with the copier, and
 //! write the meta files. Does not own the copier, the meta format or the gRPC client.
 //!
@@ -19,8 +20,8 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::backup::{
-    self, BackupInfo, BackupMeta, CollectionBackupInfo, CollectionRows, FieldBinlog, MigrateMeta,
-    ObjectDigest, PartitionBackupInfo, SegmentBackupInfo,
+    self, BackupInfo, BackupMeta, CollectionBackupInfo, CollectionReplicas, CollectionRows,
+    FieldBinlog, MigrateMeta, ObjectDigest, PartitionBackupInfo, SegmentBackupInfo,
 };
 use crate::config::{Profile, TransferMode, TransferOptions};
 use crate::copy::{self, CopyJob, CopyObserver, CopyReport};
@@ -303,6 +304,7 @@ pub struct CreateReport {
 struct Discovered {
     info: CollectionBackupInfo,
     rows: Option<CollectionRows>,
+    replicas: Option<CollectionReplicas>,
     objects: Vec<(String, ObjectInfo)>,
     summary: CollectionSummary,
 }
@@ -491,13 +493,17 @@ async fn back_up(
         name: req.name.clone(),
         milvus_version: client.version().raw.clone(),
         collection_backups: discovered.iter().map(|d| d.info.clone()).collect(),
-        database_backups: database_backups(targets, all_databases),
+        database_backups: database_backups(client, targets, all_databases).await?,
         rbac_meta: rbac,
         ..Default::default()
     };
     info.recompute_sizes();
     let mut ours = MigrateMeta {
         row_counts: discovered.iter().filter_map(|d| d.rows.clone()).collect(),
+        replicas: discovered
+            .iter()
+            .filter_map(|d| d.replicas.clone())
+            .collect(),
         ..Default::default()
     };
     // Checksums: the ETags the destination holds now, each verified by the copier against the
@@ -573,12 +579,15 @@ async fn write_meta(
     Ok(())
 }
 
-/// The databases a backup records: those of the collections, and with a whole-instance backup
-/// (no selectors) every database, also those without collections, so a restore creates them.
-fn database_backups(
+/// The databases a backup records, with their properties where the server can describe them
+/// (`DescribeDatabase`, 2.4.3+; older servers have no database properties to record): those of
+/// the collections, and with a whole-instance backup (no selectors) every database, also those
+/// without collections, so a restore creates them.
+async fn database_backups(
+    client: &MilvusClient,
     targets: &[(String, String)],
     all: &[String],
-) -> Vec<backup::DatabaseBackupInfo> {
+) -> Result<Vec<backup::DatabaseBackupInfo>, Error> {
     let mut dbs: Vec<&str> = targets
         .iter()
         .map(|(db, _)| db.as_str())
@@ -586,12 +595,25 @@ fn database_backups(
         .collect();
     dbs.sort_unstable();
     dbs.dedup();
-    dbs.into_iter()
-        .map(|db| backup::DatabaseBackupInfo {
+    let mut out = Vec::with_capacity(dbs.len());
+    for db in dbs {
+        let properties = client
+            .database_properties(db)
+            .await
+            .map_err(|source| CreateError::Milvus {
+                step: "DescribeDatabase",
+                db: db.to_string(),
+                collection: "*".into(),
+                source: Box::new(source),
+            })?
+            .unwrap_or_default();
+        out.push(backup::DatabaseBackupInfo {
             db_name: db.to_string(),
+            properties: convert::kv_to_meta(&properties),
             ..Default::default()
-        })
-        .collect()
+        });
+    }
+    Ok(out)
 }
 
 /// A backup id in the shape milvus-backup uses: a random (version 4) UUID.
@@ -839,6 +861,19 @@ async fn discover(
     };
 
     let collection_id = desc.collection_id;
+    let replicas = if load_state == "Loaded" {
+        let n = c
+            .replica_count(collection_id)
+            .await
+            .map_err(step("GetReplicas"))?;
+        Some(CollectionReplicas {
+            db_name: db.to_string(),
+            collection_name: name.to_string(),
+            replicas: u32::try_from(n).unwrap_or(u32::MAX),
+        })
+    } else {
+        None
+    };
     let mut by_partition: BTreeMap<i64, Vec<SegmentBackupInfo>> = BTreeMap::new();
     let mut l0_segments = Vec::new();
     let mut objects = Vec::new();
@@ -912,6 +947,7 @@ async fn discover(
     Ok(Discovered {
         info,
         rows,
+        replicas,
         objects,
         summary,
     })

@@ -126,6 +126,8 @@ pub struct SeedSpec {
     pub delete_every: u64,
     /// `shards_num` of the collection.
     pub shards: i32,
+    /// Consistency level of the collection.
+    pub consistency: common::ConsistencyLevel,
     /// A VarChar primary key (`"pk-<i>"`) instead of Int64 (`i`).
     pub varchar_pk: bool,
     /// Seed of the vector RNG.
@@ -152,6 +154,7 @@ impl Default for SeedSpec {
             dynamic: false,
             delete_every: 0,
             shards: 1,
+            consistency: common::ConsistencyLevel::Bounded,
             varchar_pk: false,
             seed: 42,
             batch_rows: 0,
@@ -378,7 +381,7 @@ pub async fn seed(client: &MilvusClient, spec: &SeedSpec) -> Result<SeedReport, 
         collection_name: name.into(),
         schema: sch.encode_to_vec(),
         shards_num: spec.shards,
-        consistency_level: common::ConsistencyLevel::Bounded as i32,
+        consistency_level: spec.consistency as i32,
         num_partitions: i64::from(spec.partition_key),
         ..Default::default()
     })

@@ -1,5 +1,6 @@
 //! `meta/milvus_migrate.json`: what milvus-migrate records about a backup beyond milvus-backup's
-//! meta — a checksum per object and the source row counts.
+//! meta — a checksum per object, the source row counts and the source's in-memory replica
+//! counts (milvus-backup's meta has no place for them).
 //!
 //! It is a separate file because milvus-backup reads only its own five meta files (and deletes
 //! every object under the backup directory on `delete`), so an extra file is ignored by it and
@@ -32,6 +33,9 @@ pub struct MigrateMeta {
     /// Row counts of the source collections when the backup was taken.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub row_counts: Vec<CollectionRows>,
+    /// In-memory replicas of the source collections that were loaded at backup time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<CollectionReplicas>,
     /// Keys written by a newer milvus-migrate.
     #[serde(flatten)]
     pub extra: Extra,
@@ -44,6 +48,7 @@ impl Default for MigrateMeta {
             tool: concat!("milvus-migrate ", env!("CARGO_PKG_VERSION")).to_string(),
             objects: BTreeMap::new(),
             row_counts: Vec::new(),
+            replicas: Vec::new(),
             extra: Extra::new(),
         }
     }
@@ -74,6 +79,18 @@ pub struct CollectionRows {
     pub partitions: BTreeMap<String, u64>,
 }
 
+/// In-memory replicas of one loaded source collection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CollectionReplicas {
+    /// Database name.
+    pub db_name: String,
+    /// Collection name.
+    pub collection_name: String,
+    /// Replicas (`GetReplicas`).
+    pub replicas: u32,
+}
+
 impl MigrateMeta {
     /// Parses the file's bytes.
     ///
@@ -100,6 +117,14 @@ impl MigrateMeta {
             .iter()
             .find(|c| c.db_name == db_name && c.collection_name == collection_name)
     }
+
+    /// The replica count recorded for `db_name.collection_name`.
+    pub fn replicas_of(&self, db_name: &str, collection_name: &str) -> Option<u32> {
+        self.replicas
+            .iter()
+            .find(|c| c.db_name == db_name && c.collection_name == collection_name)
+            .map(|c| c.replicas)
+    }
 }
 
 #[cfg(test)]
@@ -108,12 +133,14 @@ mod tests {
 
     #[test]
     fn round_trips_and_keeps_unknown_keys() {
-        let text = r#"{"version":1,"tool":"milvus-migrate 9.9.9","objects":{"binlogs/delta_log/1/2/3/3/4":{"size":10,"md5":"0cc175b9c0f1b6a831c399e269772661"}},"row_counts":[{"db_name":"default","collection_name":"docs","rows":453000000000000100,"partitions":{"_default":453000000000000100}}],"later":{"x":1}}"#;
+        let text = r#"{"version":1,"tool":"milvus-migrate 9.9.9","objects":{"binlogs/delta_log/1/2/3/3/4":{"size":10,"md5":"0cc175b9c0f1b6a831c399e269772661"}},"row_counts":[{"db_name":"default","collection_name":"docs","rows":453000000000000100,"partitions":{"_default":453000000000000100}}],"replicas":[{"db_name":"default","collection_name":"docs","replicas":2}],"later":{"x":1}}"#;
         let meta = MigrateMeta::from_slice(text.as_bytes()).unwrap();
         assert_eq!(
             meta.rows_of("default", "docs").unwrap().rows,
             453000000000000100
         );
+        assert_eq!(meta.replicas_of("default", "docs"), Some(2));
+        assert_eq!(meta.replicas_of("default", "other"), None);
         assert!(meta.extra.contains_key("later"));
         let out = meta.to_vec().unwrap();
         let a: serde_json::Value = serde_json::from_slice(&out).unwrap();

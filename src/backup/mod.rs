@@ -40,7 +40,9 @@ pub use meta::{
     RpcChannelInfo, SegmentBackupInfo, SegmentLevel, SnapshotBackupInfo, StructArrayFieldSchema,
     UserInfo,
 };
-pub use migrate_meta::{CollectionRows, MIGRATE_META_FILE, MigrateMeta, ObjectDigest};
+pub use migrate_meta::{
+    CollectionReplicas, CollectionRows, MIGRATE_META_FILE, MigrateMeta, ObjectDigest,
+};
 
 /// One of milvus-backup's meta files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

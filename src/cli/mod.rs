@@ -677,6 +677,10 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
     for p in &r.phases {
         println!("  {:8} {:7.1}s  {}", p.phase, p.secs, p.note);
     }
+    let notes = r.restore.iter().flat_map(|x| &x.collections);
+    for note in notes.flat_map(|c| &c.notes) {
+        println!("  note: {note}");
+    }
     if let Some(rbac) = r.restore.as_ref().and_then(|x| x.rbac.as_ref()) {
         print_rbac(rbac);
     }
@@ -793,6 +797,15 @@ async fn restore(args: RestoreArgs) -> Result<u8> {
             "    stage {:.1}s ({} objects), stage+import {:.1}s, index+load {:.1}s",
             c.stage_secs, c.staged_objects, c.import_secs, c.index_load_secs
         );
+        if !c.aliases.is_empty() {
+            println!("    aliases: {}", c.aliases.join(", "));
+        }
+        if let Some(n) = c.replicas {
+            println!("    loaded with {n} replica(s)");
+        }
+        for note in &c.notes {
+            println!("    note: {note}");
+        }
     }
     if let Some(rbac) = &r.rbac {
         print_rbac(rbac);
@@ -984,6 +997,9 @@ pub struct SeedArgs {
     /// Shards of the collection.
     #[arg(long, default_value_t = 1)]
     pub shards: i32,
+    /// Consistency level of the collection: strong, session, bounded or eventually.
+    #[arg(long, value_name = "LEVEL", default_value = "bounded", value_parser = consistency_level)]
+    pub consistency: milvus_migrate::milvus::proto::common::ConsistencyLevel,
     /// VarChar primary key ("pk-<n>") instead of Int64.
     #[arg(long)]
     pub varchar_pk: bool,
@@ -1007,6 +1023,17 @@ pub struct SeedArgs {
     pub json: bool,
 }
 
+/// `--consistency`: a level by its name, in any case.
+fn consistency_level(
+    s: &str,
+) -> Result<milvus_migrate::milvus::proto::common::ConsistencyLevel, String> {
+    use milvus_migrate::milvus::proto::common::ConsistencyLevel as L;
+    [L::Strong, L::Session, L::Bounded, L::Eventually]
+        .into_iter()
+        .find(|l| l.as_str_name().eq_ignore_ascii_case(s))
+        .ok_or_else(|| format!("`{s}`: use strong, session, bounded or eventually"))
+}
+
 async fn seed(args: SeedArgs) -> Result<u8> {
     use milvus_migrate::milvus::{ClientOptions, MilvusClient};
     use milvus_migrate::seed::{self, SeedSpec};
@@ -1022,6 +1049,7 @@ async fn seed(args: SeedArgs) -> Result<u8> {
         dynamic: args.dynamic,
         delete_every: args.delete_every,
         shards: args.shards,
+        consistency: args.consistency,
         varchar_pk: args.varchar_pk,
         seed: args.seed,
         batch_rows: args.batch_rows.unwrap_or(0),

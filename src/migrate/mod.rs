@@ -5,8 +5,10 @@
 //! reachable, no name clash on B), create the backup on A (in A's backup store; with `direct`,
 //! straight into B's backup store), copy it to B's backup store and restore it on B at once
 //! (the copy writes the binlogs in the order the restore imports them, and each segment is
-//! imported as soon as the copy has written it; `sequential` runs one after the other), verify,
-//! record the completion, clean up the intermediate copies unless asked to keep them.
+//! imported as soon as the copy has written it; `sequential` runs one after the other), verify
+//! (rows, then the settings: [`verify::meta`]; a required setting that differs fails the
+//! migration as a content difference does), record the completion, clean up the intermediate
+//! copies unless asked to keep them.
 //!
 //! A migration is a job that is safe to start again (its records: [`records`]):
 //! - **Resumable.** The backup name is derived from the request, so the same command finds its
@@ -47,7 +49,9 @@ use crate::milvus::{ClientOptions, MilvusClient};
 use crate::restore::{self, Naming, RestoreError, RestoreReport, RestoreRequest};
 use crate::storage::{StorageErrorKind, Store, layout};
 use crate::transfer::{self, CopyRequest, CopyTarget, RunContext, Session};
-use crate::verify::{self, CollectionVerification, VerifyError, VerifyMode, VerifyOptions};
+use crate::verify::{
+    self, CollectionVerification, MetaComparison, VerifyError, VerifyMode, VerifyOptions,
+};
 
 /// A failure of one phase of a migration: the phase, then the underlying error (which names
 /// the collection and the store or Milvus it was talking to).
@@ -176,6 +180,8 @@ pub struct MigratedCollection {
     pub verified_by: String,
     /// The content comparison of B with A (absent in `count` mode or when B is not loaded).
     pub verification: Option<CollectionVerification>,
+    /// B's settings against A's, item by item (absent when found complete earlier).
+    pub metadata: Option<MetaComparison>,
 }
 
 /// The result of `migrate`.
@@ -451,6 +457,7 @@ async fn finished(
                     "not verified".into()
                 },
                 verification: None,
+                metadata: None,
             }
         })
         .collect();
@@ -502,9 +509,9 @@ async fn run_held(
     let create = run.create().await?;
     let (copy, restored) = run.copy_and_restore(phase_now, redo).await?;
     *phase_now = "verify";
-    let verifications = run.verify(&restored).await?;
+    let checks = run.verify(&restored).await?;
     *phase_now = "cleanup";
-    let collections = run.record_done(&restored, verifications).await?;
+    let collections = run.record_done(&restored, checks).await?;
     run.cleanup().await?;
 
     let bytes_moved = create.as_ref().map_or(0, |r| r.copy.bytes_copied)
@@ -833,21 +840,23 @@ impl Stages<'_> {
 
     /// B's content against A's. A difference fails the migration before the completion
     /// record and the cleanup, so the backup stays for inspection.
-    async fn verify(
-        &mut self,
-        restored: &RestoreReport,
-    ) -> Result<Vec<Option<CollectionVerification>>, Error> {
+    async fn verify(&mut self, restored: &RestoreReport) -> Result<Checks, Error> {
         self.context.check()?;
         let t = Instant::now();
         let v = verify_content(self.req, self.plan, restored, &self.observer).await?;
+        let metadata = verify_metadata(self.req, self.plan, restored).await?;
         let note = v
             .iter()
             .flatten()
             .map(CollectionVerification::summary)
+            .chain(metadata.iter().map(MetaComparison::summary))
             .collect::<Vec<_>>()
             .join("; ");
         self.phase("verify", t, note);
-        Ok(v)
+        Ok(Checks {
+            content: v,
+            metadata,
+        })
     }
 
     /// The completion record, before the cleanup: a rerun after a kill from here on checks B
@@ -855,7 +864,7 @@ impl Stages<'_> {
     async fn record_done(
         &self,
         restored: &RestoreReport,
-        verifications: Vec<Option<CollectionVerification>>,
+        checks: Checks,
     ) -> Result<Vec<MigratedCollection>, Error> {
         self.context.check()?;
         let (req, plan) = (self.req, self.plan);
@@ -868,14 +877,15 @@ impl Stages<'_> {
             cleaned: false,
         };
         let mut collections = Vec::with_capacity(restored.collections.len());
-        for (c, content) in restored.collections.iter().zip(verifications) {
+        let checks = checks.content.into_iter().zip(checks.metadata);
+        for (c, (content, metadata)) in restored.collections.iter().zip(checks) {
             let collection_id = plan
                 .b
                 .with_db(&c.db_name)
                 .describe_collection(&c.collection_name)
                 .await?
                 .collection_id;
-            let migrated = migrated_row(c, content);
+            let migrated = migrated_row(c, content, metadata);
             done.collections.push(DoneCollection {
                 source: migrated.source.clone(),
                 target: migrated.target.clone(),
@@ -918,6 +928,7 @@ impl Stages<'_> {
 fn migrated_row(
     c: &restore::RestoredCollection,
     content: Option<CollectionVerification>,
+    metadata: MetaComparison,
 ) -> MigratedCollection {
     MigratedCollection {
         source: format!("{}.{}", c.source_db, c.source_collection),
@@ -933,7 +944,15 @@ fn migrated_row(
             (_, false) => "not verified (no count recorded on A)".into(),
         },
         verification: content,
+        metadata: Some(metadata),
     }
+}
+
+/// The verify stage's findings, per restored collection: content (absent in `count` mode or
+/// when B is not loaded) and settings.
+struct Checks {
+    content: Vec<Option<CollectionVerification>>,
+    metadata: Vec<MetaComparison>,
 }
 
 /// The observer of a restore that runs beside the copy feeding it: forwards the restore's
@@ -1033,6 +1052,39 @@ async fn verify_content(
     Ok(out)
 }
 
+/// Compares each restored collection's settings on B with its source's on A (see
+/// [`verify::meta`]).
+///
+/// # Errors
+/// [`VerifyError::MetadataDiffers`] for the first collection with a required item that
+/// differs (a lost alias, another index, ...); describe failures.
+async fn verify_metadata(
+    req: &MigrateRequest,
+    plan: &Plan,
+    restored: &RestoreReport,
+) -> Result<Vec<MetaComparison>, Error> {
+    let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
+    let mut out = Vec::with_capacity(restored.collections.len());
+    for c in &restored.collections {
+        let (ca, cb) = (a.with_db(&c.source_db), plan.b.with_db(&c.db_name));
+        let m = verify::verify_metadata(&ca, &c.source_collection, &cb, &c.collection_name).await?;
+        if !m.ok() {
+            return Err(VerifyError::MetadataDiffers {
+                source_name: format!("{}.{}", c.source_db, c.source_collection),
+                target: format!("{}.{}", c.db_name, c.collection_name),
+                summary: format!(
+                    "{}; the backup `{}` is kept for inspection",
+                    m.summary(),
+                    plan.name
+                ),
+            }
+            .into());
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
 /// What [`discard`] undid.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Discarded {
@@ -1117,7 +1169,7 @@ pub async fn discard(
                 let c = b.with_db(db);
                 if c.has_collection(coll).await? {
                     restore::wait_for_imports(&c, db, coll, observer).await?;
-                    c.drop_collection(coll).await?;
+                    c.drop_collection_and_aliases(coll).await?;
                     observer.step(&format!("discard: dropped the partial collection `{key}`"));
                     out.collections_dropped.push(key.clone());
                 }

@@ -110,6 +110,8 @@ reply!(
     pb::QueryResults,
     pb::GetCollectionStatisticsResponse,
     pb::GetPartitionStatisticsResponse,
+    pb::DescribeDatabaseResponse,
+    pb::GetReplicasResponse,
 );
 
 /// Whether a status means success: both the new and the legacy code are 0. The legacy
@@ -432,17 +434,56 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn create_database(&self, name: &str) -> Result<(), MilvusError> {
+        self.create_database_with(name, Vec::new()).await
+    }
+
+    /// Creates a database with properties (`CreateDatabaseRequest.properties`, 2.4+: older
+    /// servers ignore them, see [`ServerVersion::has_database_properties`]).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn create_database_with(
+        &self,
+        name: &str,
+        properties: Vec<common::KeyValuePair>,
+    ) -> Result<(), MilvusError> {
         unary!(
             self,
             "CreateDatabase",
             create_database,
             pb::CreateDatabaseRequest {
                 db_name: name.to_string(),
+                properties,
                 ..Default::default()
             }
         )
         .await
         .map(drop)
+    }
+
+    /// A database's properties; `None` on a server without `DescribeDatabase`
+    /// ([`ServerVersion::has_describe_database`]).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn database_properties(
+        &self,
+        name: &str,
+    ) -> Result<Option<Vec<common::KeyValuePair>>, MilvusError> {
+        if !self.version.has_describe_database() {
+            return Ok(None);
+        }
+        unary!(
+            self,
+            "DescribeDatabase",
+            describe_database,
+            pb::DescribeDatabaseRequest {
+                db_name: name.to_string(),
+                ..Default::default()
+            }
+        )
+        .await
+        .map(|r| Some(r.properties))
     }
 
     /// The collections of this client's database.
@@ -743,6 +784,23 @@ impl MilvusClient {
         }
     }
 
+    /// Drops a collection's aliases, then the collection (Milvus 2.4+ refuses to drop a
+    /// collection that has aliases; 2.3 drops them with it); a missing one is not an error.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn drop_collection_and_aliases(&self, name: &str) -> Result<(), MilvusError> {
+        let aliases = match self.describe_collection(name).await {
+            Ok(d) => d.aliases,
+            Err(e) if e.is_collection_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for alias in &aliases {
+            self.drop_alias(alias).await?;
+        }
+        self.drop_collection(name).await
+    }
+
     /// Creates a partition.
     ///
     /// # Errors
@@ -877,6 +935,19 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn load_collection(&self, collection: &str) -> Result<(), MilvusError> {
+        self.load_collection_replicas(collection, 0).await
+    }
+
+    /// Starts loading a collection with `replicas` in-memory replicas (0: the server's default,
+    /// 1 on 2.3, the database's `database.replica.number` or the cluster's on 2.4+).
+    ///
+    /// # Errors
+    /// [`MilvusError`], e.g. when the query nodes cannot hold that many replicas.
+    pub async fn load_collection_replicas(
+        &self,
+        collection: &str,
+        replicas: i32,
+    ) -> Result<(), MilvusError> {
         unary!(
             self,
             "LoadCollection",
@@ -884,6 +955,72 @@ impl MilvusClient {
             pb::LoadCollectionRequest {
                 db_name: self.db.clone(),
                 collection_name: collection.to_string(),
+                replica_number: replicas,
+                ..Default::default()
+            }
+        )
+        .await
+        .map(drop)
+    }
+
+    /// How many in-memory replicas of a loaded collection the server keeps (`GetReplicas` by
+    /// collection id, which every release takes); 0 when it is not loaded.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn replica_count(&self, collection_id: i64) -> Result<usize, MilvusError> {
+        match unary!(
+            self,
+            "GetReplicas",
+            get_replicas,
+            pb::GetReplicasRequest {
+                collection_id,
+                db_name: self.db.clone(),
+                ..Default::default()
+            }
+        )
+        .await
+        {
+            Ok(r) => Ok(r.replicas.len()),
+            Err(e) if matches!(e.server_code(), Some((c, _)) if c == super::error::code::COLLECTION_NOT_LOADED) => {
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates alias `alias` of a collection.
+    ///
+    /// # Errors
+    /// [`MilvusError`], e.g. when the name is taken by another alias or a collection.
+    pub async fn create_alias(&self, collection: &str, alias: &str) -> Result<(), MilvusError> {
+        unary!(
+            self,
+            "CreateAlias",
+            create_alias,
+            pb::CreateAliasRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                alias: alias.to_string(),
+                ..Default::default()
+            }
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Drops alias `alias`.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn drop_alias(&self, alias: &str) -> Result<(), MilvusError> {
+        unary!(
+            self,
+            "DropAlias",
+            drop_alias,
+            pb::DropAliasRequest {
+                db_name: self.db.clone(),
+                alias: alias.to_string(),
                 ..Default::default()
             }
         )

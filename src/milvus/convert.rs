@@ -21,6 +21,16 @@ const ENABLE_NAMESPACE: &str = "enable_namespace";
 /// `StructArrayFieldSchema.nullable` (3.0), which milvus-backup's struct array has no key for.
 const NULLABLE: &str = "nullable";
 
+/// The collection a `DescribeCollection` answer describes. Asked by an alias, Milvus 2.3 echoes
+/// the alias in `collection_name`; the schema's name is the collection's own.
+pub fn described_name(d: &super::proto::milvus::DescribeCollectionResponse) -> String {
+    d.schema
+        .as_ref()
+        .map(|s| s.name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| d.collection_name.clone())
+}
+
 /// Key/value pairs, proto to JSON.
 pub fn kv_to_meta(kv: &[common::KeyValuePair]) -> Vec<backup::KeyValuePair> {
     kv.iter()

@@ -51,6 +51,18 @@ impl ServerVersion {
         self.at_least(2, 3, 0)
     }
 
+    /// `DescribeDatabase` (database properties) exists from 2.4.3, where milvus-backup starts
+    /// calling it (`mb@f81df44`; the RPC is in proto `v2.4.0`, the server's answer from 2.4.3).
+    pub fn has_describe_database(&self) -> bool {
+        self.at_least(2, 4, 3)
+    }
+
+    /// `CreateDatabaseRequest.properties` (field 3) is understood from 2.4.0 (proto `v2.4.0`);
+    /// older servers drop the field.
+    pub fn has_database_properties(&self) -> bool {
+        self.at_least(2, 4, 0)
+    }
+
     /// The `skip_disk_quota_check` import option is understood from 2.4 (older servers ignore
     /// unknown options, so this only keeps requests tidy).
     pub fn supports_skip_disk_quota(&self) -> bool {
@@ -120,6 +132,10 @@ mod tests {
         assert!(ServerVersion::parse("dev").at_least(a, b, c));
         assert!(!ServerVersion::parse("v2.2.16-lite").has_loading_progress_status());
         assert!(v.has_loading_progress_status());
+        assert!(!v.has_describe_database() && !v.has_database_properties());
+        assert!(!ServerVersion::parse("v2.4.2").has_describe_database());
+        assert!(ServerVersion::parse("v2.4.2").has_database_properties());
+        assert!(ServerVersion::parse("v2.4.3").has_describe_database());
         assert!(ServerVersion::parse("v2.6.3").at_least(a, b, c));
     }
 }

@@ -4,7 +4,8 @@
 //! before anything is written, create each collection with the source's field IDs, stage the
 //! binlogs into the target Milvus's own bucket when the backup lives elsewhere, import them in
 //! backup mode segment by segment (each as soon as it is staged: [`pipeline`]), optionally
-//! rebuild indexes and load, and verify row counts.
+//! rebuild indexes and load (with the source's replica count), verify row counts, and
+//! recreate the source's aliases (the metadata rules: [`meta`]).
 //! On failure the partial collection is dropped (unless asked to keep it) and staged files are
 //! removed, so a rerun starts clean. Does not own the copier, the meta format or the client.
 
@@ -28,6 +29,7 @@ use crate::milvus::{ClientOptions, MilvusClient, MilvusError};
 use crate::storage::{ObjectInfo, StorageErrorKind, Store, layout};
 use crate::transfer::{MissingBackup, RunContext, Session, missing_backup};
 
+mod meta;
 mod options;
 mod pipeline;
 
@@ -294,6 +296,12 @@ pub struct RestoredCollection {
     pub import_secs: f64,
     /// Seconds building indexes and loading.
     pub index_load_secs: f64,
+    /// Aliases of the target on B (the source's that could be restored).
+    pub aliases: Vec<String>,
+    /// In-memory replicas it has once loaded (`None`: not loaded).
+    pub replicas: Option<u32>,
+    /// What of the source's metadata could not be restored, and why.
+    pub notes: Vec<String>,
 }
 
 /// The result of `restore`.
@@ -364,6 +372,8 @@ pub async fn read_backup(
 /// One collection to restore.
 struct Task<'a> {
     source: &'a CollectionBackupInfo,
+    /// Properties of the source's database, as recorded.
+    db_properties: &'a [backup::KeyValuePair],
     db: String,
     name: String,
     /// `--skip-create-collection`: the rows the existing collection held before the import
@@ -481,8 +491,14 @@ fn plan<'a>(req: &RestoreRequest, info: &'a BackupInfo) -> Result<Vec<Task<'a>>,
             c.db_name.as_str()
         };
         let (tdb, tname) = req.naming.target(db, &c.collection_name);
+        let db_properties = info
+            .database_backups
+            .iter()
+            .find(|d| d.db_name == db)
+            .map_or(&[][..], |d| d.properties.as_slice());
         tasks.push(Task {
             source: c,
+            db_properties,
             db: tdb,
             name: tname,
             rows_before: std::sync::OnceLock::new(),
@@ -702,15 +718,16 @@ impl Ctx<'_> {
 
     async fn restore_one(&self, t: &Task<'_>) -> Result<(RestoredCollection, u64), Error> {
         let c = self.client.with_db(&t.db);
-        if t.db != "default" && !self.client.list_databases().await?.contains(&t.db) {
-            self.client
-                .create_database(&t.db)
+        let db_note = if t.db != "default" && !self.client.list_databases().await?.contains(&t.db) {
+            meta::create_database(self.client, &t.db, t.db_properties)
                 .await
-                .map_err(self.step_err(t, "CreateDatabase", None))?;
-        }
+                .map_err(self.step_err(t, "CreateDatabase", None))?
+        } else {
+            meta::existing_database_note(&t.db, t.db_properties)
+        };
         if self.req.drop_existing {
             self.settle_imports(&c, t).await?;
-            c.drop_collection(&t.name)
+            c.drop_collection_and_aliases(&t.name)
                 .await
                 .map_err(self.step_err(t, "DropCollection", None))?;
         }
@@ -719,7 +736,10 @@ impl Ctx<'_> {
             t.source.db_name, t.source.collection_name, t.db, t.name
         ));
         let temp = temp_prefix(&self.req.name, &t.db, &t.name);
-        let result = self.restore_into(&c, t, &temp).await;
+        let mut result = self.restore_into(&c, t, &temp).await;
+        if let Ok((done, _)) = &mut result {
+            done.notes.splice(0..0, db_note);
+        }
         // A fenced run leaves everything to the run that took its lease over.
         let fenced = self.req.context.is_fenced();
         let staged_cleanup = !self.in_place && !self.req.profile.keep_temp_files && !fenced;
@@ -738,7 +758,7 @@ impl Ctx<'_> {
                 tracing::warn!("cannot list the import jobs of `{}.{}`: {e}", t.db, t.name);
             }
         }
-        if undo && let Err(e) = c.drop_collection(&t.name).await {
+        if undo && let Err(e) = c.drop_collection_and_aliases(&t.name).await {
             tracing::warn!(
                 "cannot drop the partial collection `{}.{}`: {e}",
                 t.db,
@@ -771,7 +791,7 @@ impl Ctx<'_> {
             self.drop_indexes(c, t).await?;
         }
         if self.req.options.meta_only {
-            return self.finish_meta_only(c, t).await;
+            return self.finish_meta_only(c, t, collection_id).await;
         }
         if self.req.rebuild_index {
             self.create_indexes(c, t).await?;
@@ -818,10 +838,20 @@ impl Ctx<'_> {
         if self.req.rebuild_index {
             self.wait_for_indexes(c, t).await?;
         }
-        let loaded = self.req.load && self.load(c, t).await?;
+        let mut notes = Vec::new();
+        let replicas = if self.req.load {
+            self.load(c, t, &mut notes).await?
+        } else {
+            None
+        };
+        let loaded = replicas.is_some();
         let index_load_secs = il_started.elapsed().as_secs_f64();
 
         let (rows, expected, verified) = self.verify(c, t, rows_imported, loaded).await?;
+        let aliases = meta::restore_aliases(c, &t.name, collection_id, &src.aliases)
+            .await
+            .map_err(self.step_err(t, "CreateAlias", None))?;
+        notes.extend(aliases.notes);
         let staged_objects = staged.as_ref().map_or(0, |r| r.objects_total);
         let staged_bytes = staged.as_ref().map_or(0, |r| r.bytes_copied);
         Ok((
@@ -840,6 +870,9 @@ impl Ctx<'_> {
                 stage_secs,
                 import_secs,
                 index_load_secs,
+                aliases: aliases.restored,
+                replicas,
+                notes,
             },
             staged_bytes,
         ))
@@ -848,7 +881,8 @@ impl Ctx<'_> {
     /// Creates the collection from the backed-up schema; returns its id.
     async fn create_collection(&self, c: &MilvusClient, t: &Task<'_>) -> Result<i64, Error> {
         let src = t.source;
-        let meta_schema = src.schema.clone().unwrap_or_default();
+        let mut meta_schema = src.schema.clone().unwrap_or_default();
+        meta::merge_properties(&mut meta_schema, &src.properties);
         // Source field-ID order, user fields only, never `$meta`; fields added after creation
         // come back through AddCollectionField (see `protocol::create_plan`).
         let plan = crate::milvus::protocol::create_plan(&meta_schema, c.version())?;
@@ -1247,9 +1281,15 @@ impl Ctx<'_> {
         }
     }
 
-    /// Loads the collection; `false` when it cannot be loaded because a vector field has no
+    /// Loads the collection with the source's replica count (see [`meta::load_with_replicas`]);
+    /// the replicas it got, or `None` when it cannot be loaded because a vector field has no
     /// index (the source had none and none was rebuilt): rows are then checked by the imports.
-    async fn load(&self, c: &MilvusClient, t: &Task<'_>) -> Result<bool, Error> {
+    async fn load(
+        &self,
+        c: &MilvusClient,
+        t: &Task<'_>,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<u32>, Error> {
         let indexed: Vec<String> = c
             .describe_index(&t.name)
             .await
@@ -1278,13 +1318,18 @@ impl Ctx<'_> {
                     "--rebuild-index not given"
                 }
             ));
-            return Ok(false);
+            return Ok(None);
         }
         self.observer
             .step(&format!("loading `{}.{}`", t.db, t.name));
-        c.load_collection(&t.name)
+        let src = t.source;
+        let wanted = self
+            .ours
+            .and_then(|m| m.replicas_of(&src.db_name, &src.collection_name));
+        let note = meta::load_with_replicas(c, &t.name, wanted)
             .await
             .map_err(self.step_err(t, "LoadCollection", None))?;
+        notes.extend(note);
         loop {
             let p = c.loading_progress(&t.name).await.map_err(self.step_err(
                 t,
@@ -1292,7 +1337,12 @@ impl Ctx<'_> {
                 None,
             ))?;
             if p >= 100 {
-                return Ok(true);
+                let replicas = meta::loaded_replicas(c, &t.name).await;
+                return Ok(Some(replicas.map_err(self.step_err(
+                    t,
+                    "GetReplicas",
+                    None,
+                ))?));
             }
             self.req.context.pause(POLL).await?;
         }

@@ -230,14 +230,20 @@ impl Ctx<'_> {
         &self,
         c: &MilvusClient,
         t: &Task<'_>,
+        collection_id: i64,
     ) -> Result<(RestoredCollection, u64), Error> {
         let started = std::time::Instant::now();
         if self.req.rebuild_index {
             self.create_indexes(c, t).await?;
             self.wait_for_indexes(c, t).await?;
         }
-        let loaded = self.req.load && self.load(c, t).await?;
-        let rows = if loaded {
+        let mut notes = Vec::new();
+        let replicas = if self.req.load {
+            self.load(c, t, &mut notes).await?
+        } else {
+            None
+        };
+        let rows = if replicas.is_some() {
             Some(
                 c.count(&t.name, &[])
                     .await
@@ -248,6 +254,10 @@ impl Ctx<'_> {
             None
         };
         let src = t.source;
+        let aliases = super::meta::restore_aliases(c, &t.name, collection_id, &src.aliases)
+            .await
+            .map_err(self.step_err(t, "CreateAlias", None))?;
+        notes.extend(aliases.notes);
         Ok((
             RestoredCollection {
                 source_db: src.db_name.clone(),
@@ -264,6 +274,9 @@ impl Ctx<'_> {
                 stage_secs: 0.0,
                 import_secs: 0.0,
                 index_load_secs: started.elapsed().as_secs_f64(),
+                aliases: aliases.restored,
+                replicas,
+                notes,
             },
             0,
         ))

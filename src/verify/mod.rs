@@ -27,9 +27,14 @@
 //!   and different keys. Milvus cannot digest rows on the server, so both sides' rows travel
 //!   either way; memory stays bounded by one range of A plus one page of B.
 //!
+//! Beside the rows, [`meta`] compares the collections' settings (aliases, properties,
+//! partitions, consistency, shards, indexes, load state, ...): `verify` reports both
+//! ([`CollectionVerification::metadata`]), `migrate` fails on a required item that differs.
+//!
 //! Pagination is by key ranges (`pk > last` with a limit), never `offset`, so it works on
 //! Milvus 2.2 (whose window is `offset + limit <= 16384`) as on 2.3+.
 
+pub mod meta;
 mod rows;
 
 use std::collections::HashMap;
@@ -39,6 +44,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+pub use meta::{MetaComparison, MetaItem, MetaStatus};
 pub use rows::{Row, SetDigest, Value, decode};
 
 use crate::config::Profile;
@@ -76,6 +82,29 @@ pub enum VerifyError {
         collection: String,
         message: String,
     },
+    /// Describing one side's collection for the metadata comparison failed.
+    #[error("verify metadata of `{collection}` on {side}: {step}: {source}")]
+    Metadata {
+        /// `A` or `B`.
+        side: &'static str,
+        /// `db.coll` of that side.
+        collection: String,
+        /// The call that failed.
+        step: &'static str,
+        #[source]
+        source: Box<MilvusError>,
+    },
+    /// A required metadata item differs (raised by flows that treat it as a failure, such as
+    /// `migrate`).
+    #[error("metadata of `{target}` differs from `{source_name}`: {summary}")]
+    MetadataDiffers {
+        /// `db.coll` on A.
+        source_name: String,
+        /// `db.coll` on B.
+        target: String,
+        /// The items that differ, with both values.
+        summary: String,
+    },
     /// The collections differ (raised by flows that treat a difference as a failure, such as
     /// `migrate`).
     #[error("content of `{target}` differs from `{source_name}`: {summary}")]
@@ -93,7 +122,10 @@ impl Retryable for VerifyError {
     fn is_retryable(&self) -> bool {
         match self {
             VerifyError::Milvus { source, .. } => source.is_retryable(),
-            VerifyError::Decode { .. } | VerifyError::Differs { .. } => false,
+            VerifyError::Metadata { source, .. } => source.is_retryable(),
+            VerifyError::Decode { .. }
+            | VerifyError::Differs { .. }
+            | VerifyError::MetadataDiffers { .. } => false,
         }
     }
 }
@@ -218,12 +250,17 @@ pub struct CollectionVerification {
     pub ranges_differing: u64,
     /// Seconds.
     pub secs: f64,
+    /// The settings compared item by item (`verify`; `migrate` reports them beside).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MetaComparison>,
 }
 
 impl CollectionVerification {
-    /// Whether both sides hold the same rows, as far as the mode looked.
+    /// Whether both sides hold the same rows, as far as the mode looked, and no required
+    /// metadata item differs.
     pub fn ok(&self) -> bool {
-        self.rows_a == self.rows_b
+        self.metadata.as_ref().is_none_or(MetaComparison::ok)
+            && self.rows_a == self.rows_b
             && self.partitions.iter().all(|p| p.rows_b == Some(p.rows_a))
             && self.schema_differences.is_empty()
             && self.missing.count == 0
@@ -259,10 +296,14 @@ impl CollectionVerification {
                 parts.push(format!("{} {what} ({})", l.count, l.first.join(", ")));
             }
         }
-        if parts.is_empty() {
+        let rows = if parts.is_empty() {
             format!("{} rows, same content ({})", self.rows_a, self.mode)
         } else {
             parts.join("; ")
+        };
+        match &self.metadata {
+            Some(m) => format!("{rows}; {}", m.summary()),
+            None => rows,
         }
     }
 }
@@ -432,6 +473,7 @@ pub async fn verify_collection(
         ranges: 0,
         ranges_differing: 0,
         secs: 0.0,
+        metadata: None,
     };
 
     // Per-partition counts (partition-key collections cannot be queried by partition).
@@ -703,8 +745,41 @@ pub struct VerifyReport {
     pub duration_secs: f64,
 }
 
+/// Compares the settings of collection `a_coll` of `a` with those of `b_coll` of `b` (each
+/// client bound to its database), item by item ([`meta`]).
+///
+/// # Errors
+/// [`VerifyError::Metadata`] when a side cannot be described; differences are in the
+/// comparison ([`MetaComparison::ok`]).
+pub async fn verify_metadata(
+    a: &MilvusClient,
+    a_coll: &str,
+    b: &MilvusClient,
+    b_coll: &str,
+) -> Result<MetaComparison, VerifyError> {
+    let err = |side: &'static str, c: &MilvusClient, coll: &str| {
+        let collection = format!("{}.{coll}", c.db());
+        move |(step, source): (&'static str, MilvusError)| VerifyError::Metadata {
+            side,
+            collection,
+            step,
+            source: Box::new(source),
+        }
+    };
+    let sa = meta::snapshot(a, a_coll)
+        .await
+        .map_err(err("A", a, a_coll))?;
+    let sb = meta::snapshot(b, b_coll)
+        .await
+        .map_err(err("B", b, b_coll))?;
+    let held = meta::aliases_held_elsewhere(b, &sa, &sb)
+        .await
+        .map_err(|e| err("B", b, b_coll)(("DescribeCollection", e)))?;
+    Ok(meta::compare(&sa, &sb, &held))
+}
+
 /// Runs `verify`: resolves the selectors on A, maps each collection to its name on B and
-/// compares the two.
+/// compares the two: rows, then metadata.
 ///
 /// # Errors
 /// [`Error`] when a Milvus cannot be reached, a selector names nothing, or a query fails;
@@ -717,8 +792,9 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyReport, Error> {
     let mut collections = Vec::with_capacity(sources.len());
     for (db, coll) in &sources {
         let (tdb, tname) = req.naming.target(db, coll);
-        let r =
-            verify_collection(&a.with_db(db), coll, &b.with_db(&tdb), &tname, &req.options).await?;
+        let (ca, cb) = (a.with_db(db), b.with_db(&tdb));
+        let mut r = verify_collection(&ca, coll, &cb, &tname, &req.options).await?;
+        r.metadata = Some(verify_metadata(&ca, coll, &cb, &tname).await?);
         collections.push(r);
     }
     Ok(VerifyReport {
@@ -752,6 +828,7 @@ mod tests {
             ranges: 1,
             ranges_differing: 0,
             secs: 0.0,
+            metadata: None,
         }
     }
 
@@ -788,6 +865,47 @@ mod tests {
         r.partitions[0].rows_b = None;
         assert!(!r.ok());
         assert!(r.summary().contains("partition `_default` missing on B"));
+    }
+
+    #[test]
+    fn a_required_metadata_difference_makes_the_report_differ() {
+        let item = |name: &str, status, required| MetaItem {
+            item: name.into(),
+            a: "x".into(),
+            b: if status == MetaStatus::Equal {
+                "x"
+            } else {
+                "y"
+            }
+            .into(),
+            status,
+            reason: None,
+            required,
+        };
+        let mut r = report();
+        r.metadata = Some(MetaComparison {
+            items: vec![
+                item("shards", MetaStatus::Equal, true),
+                item("replicas", MetaStatus::Different, false),
+            ],
+        });
+        assert!(r.ok(), "a difference that is not required does not count");
+        assert_eq!(
+            r.summary(),
+            "3 rows, same content (full); metadata: 1 item equal; different: replicas (A: x, \
+             B: y, not required)"
+        );
+        r.metadata
+            .as_mut()
+            .unwrap()
+            .items
+            .push(item("aliases", MetaStatus::Different, true));
+        assert!(!r.ok());
+        assert!(
+            r.summary().contains("aliases (A: x, B: y)"),
+            "{}",
+            r.summary()
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod copy;
 mod daemon;
+mod metadata;
 mod migrate;
 mod milvus;
 mod minio_stack;
