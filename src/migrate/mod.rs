@@ -698,7 +698,13 @@ impl Stages<'_> {
             let r = self.copy_fed(order, &relay).await;
             let imports = beside.copy_ended();
             match &r {
-                Ok(_) => relay.complete(),
+                Ok(_) => {
+                    relay.complete();
+                    self.observer.step(&format!(
+                        "restore: the copy is complete ({imports} import(s) ended meanwhile); \
+                         importing the rest"
+                    ));
+                }
                 Err(e) => relay.failed(&e.to_string()),
             }
             (r, t.elapsed().as_secs_f64(), imports)
@@ -988,8 +994,16 @@ impl CopyObserver for BesideCopy {
     fn object_failed(&self, rel: &str, error: &crate::storage::StorageError) {
         self.inner.object_failed(rel, error);
     }
+    /// While the copy runs it is the phase the user follows: the restore's phase step is
+    /// told as happening beside it (a daemon job stays in its copy phase).
     fn step(&self, message: &str) {
-        self.inner.step(message);
+        match message.strip_prefix("restore:") {
+            Some(rest) if self.copying.load(Ordering::SeqCst) => {
+                self.inner
+                    .step(&format!("restore (beside the copy):{rest}"));
+            }
+            _ => self.inner.step(message),
+        }
     }
     /// Told once per finished import.
     fn rows(&self, rows: u64) {
