@@ -89,25 +89,18 @@ pub fn unique(prefix: &str) -> String {
 
 /// Files (objects) under `restore-temp-*` directories of a bucket directory. s3s-fs keeps
 /// empty directories after deletes, so only files count.
-fn staged_files(bucket_dir: &Path) -> usize {
-    fn walk(dir: &Path) -> usize {
-        std::fs::read_dir(dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| {
-                        let p = e.path();
-                        if p.is_dir() { walk(&p) } else { 1 }
-                    })
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
-    std::fs::read_dir(bucket_dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("restore-temp-"))
-        .map(|e| walk(&e.path()))
-        .sum()
+/// Files (objects) under a directory of a store's data dir, at any depth.
+fn staged_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() { staged_files(&p) } else { 1 }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 pub fn seed(profile: &Path, coll: &str, extra: &[&str]) -> Value {
@@ -256,7 +249,6 @@ fn create_copy_restore_across_two_milvus_keeps_rows_partitions_and_deletes() {
     let err = run_fatal(&["restore", "--config", b, "-n", backup, "-s", "_bak"]);
     assert!(err.contains("already exists"), "{err}");
     // ...unless asked to replace it; this time straight from A's store (--from), verified.
-    let staged_before = staged_files(&stack.store_b.bucket_dir());
     let again = run_json(&[
         "restore",
         "--config",
@@ -277,9 +269,15 @@ fn create_copy_restore_across_two_milvus_keeps_rows_partitions_and_deletes() {
     assert_eq!(r["verified"], true, "{again}");
     // Store A is not Milvus B's bucket: the binlogs were staged there, then removed.
     assert!(r["staged_objects"].as_u64().unwrap() > 0, "{again}");
+    // Nothing of this restore's staging is left (other tests stage into the same bucket).
+    let staged = milvus_migrate::restore::temp_prefix(
+        backup,
+        r["db_name"].as_str().unwrap(),
+        r["collection_name"].as_str().unwrap(),
+    );
     assert_eq!(
-        staged_files(&stack.store_b.bucket_dir()),
-        staged_before,
+        staged_files(&stack.store_b.bucket_dir().join(staged)),
+        0,
         "staged binlogs left in bucket-b"
     );
 }
