@@ -511,8 +511,8 @@ async fn run_held(
     *phase_now = "verify";
     let checks = run.verify(&restored).await?;
     *phase_now = "cleanup";
-    let collections = run.record_done(&restored, checks).await?;
-    run.cleanup().await?;
+    let (collections, done) = run.record_done(&restored, checks).await?;
+    run.cleanup(done).await?;
 
     let bytes_moved = create.as_ref().map_or(0, |r| r.copy.bytes_copied)
         + copy.as_ref().map_or(0, |r| r.bytes_copied)
@@ -676,7 +676,7 @@ impl Stages<'_> {
             return Ok((None, self.restore(redo, None).await?));
         }
         if self.req.sequential {
-            let copy = self.copy(None).await?;
+            let copy = self.copy().await?;
             *phase_now = "restore";
             return Ok((Some(copy), self.restore(redo, None).await?));
         }
@@ -734,10 +734,10 @@ impl Stages<'_> {
     }
 
     /// The copy to B's backup store, checked for objects left behind.
-    async fn copy(&mut self, order: Option<Vec<String>>) -> Result<CopyReport, Error> {
+    async fn copy(&mut self) -> Result<CopyReport, Error> {
         let observer = Arc::clone(&self.observer);
         let t = Instant::now();
-        let r = self.copy_with(order, observer).await?;
+        let r = self.copy_with(None, observer).await?;
         let note = format!(
             "{} object(s), {} copied, {} skipped",
             r.objects_total, r.objects_copied, r.objects_skipped
@@ -866,12 +866,13 @@ impl Stages<'_> {
     }
 
     /// The completion record, before the cleanup: a rerun after a kill from here on checks B
-    /// and finishes the cleanup instead of migrating again. Returns the report's rows.
+    /// and finishes the cleanup instead of migrating again. Returns the report's rows and the
+    /// record (the cleanup marks it cleaned).
     async fn record_done(
         &self,
         restored: &RestoreReport,
         checks: Checks,
-    ) -> Result<Vec<MigratedCollection>, Error> {
+    ) -> Result<(Vec<MigratedCollection>, DoneRecord), Error> {
         self.context.check()?;
         let (req, plan) = (self.req, self.plan);
         let mut done = DoneRecord {
@@ -902,11 +903,11 @@ impl Stages<'_> {
             collections.push(migrated);
         }
         write_done(&plan.b_backup, &plan.b_dir, &done).await?;
-        Ok(collections)
+        Ok((collections, done))
     }
 
     /// The intermediate copies, unless kept; then the completion record says so.
-    async fn cleanup(&mut self) -> Result<(), Error> {
+    async fn cleanup(&mut self, done: DoneRecord) -> Result<(), Error> {
         let plan = self.plan;
         let t = Instant::now();
         if self.req.keep_backup {
@@ -917,13 +918,11 @@ impl Stages<'_> {
         self.observer
             .step("cleanup: removing the intermediate backup copies");
         let removed = plan.remove_copies().await?;
-        if let Some(done) = read_done(&plan.b_backup, &plan.b_dir).await? {
-            let cleaned = DoneRecord {
-                cleaned: true,
-                ..done
-            };
-            write_done(&plan.b_backup, &plan.b_dir, &cleaned).await?;
-        }
+        let cleaned = DoneRecord {
+            cleaned: true,
+            ..done
+        };
+        write_done(&plan.b_backup, &plan.b_dir, &cleaned).await?;
         let note = format!("removed {removed} object(s) of the backup copies");
         self.phase("cleanup", t, note);
         Ok(())

@@ -255,6 +255,22 @@ fn import_order(c: &CollectionBackupInfo) -> Vec<&SegmentBackupInfo> {
     segments
 }
 
+/// Each field whose ID on the target (`got`, by name) is not the one `wanted`, as a line for an
+/// error; empty when all match.
+fn field_id_differences<'a>(
+    wanted: impl IntoIterator<Item = (&'a str, i64)>,
+    got: &BTreeMap<String, i64>,
+) -> Vec<String> {
+    wanted
+        .into_iter()
+        .filter(|(name, id)| got.get(*name) != Some(id))
+        .map(|(name, id)| {
+            let here = got.get(name).map_or("missing".into(), |v| v.to_string());
+            format!("`{name}` is {id} in the backup, {here} here")
+        })
+        .collect()
+}
+
 /// A binlog's key relative to the backup directory.
 fn rel_key(backup_dir: &str, backup_key: &str) -> String {
     backup_key
@@ -878,6 +894,26 @@ impl Ctx<'_> {
         ))
     }
 
+    /// The target collection's description and its field IDs by name.
+    async fn describe_with_field_ids(
+        &self,
+        c: &MilvusClient,
+        t: &Task<'_>,
+    ) -> Result<(pb::DescribeCollectionResponse, BTreeMap<String, i64>), Error> {
+        let described = c.describe_collection(&t.name).await.map_err(self.step_err(
+            t,
+            "DescribeCollection",
+            None,
+        ))?;
+        let ids = described
+            .schema
+            .iter()
+            .flat_map(|s| s.fields.iter())
+            .map(|f| (f.name.clone(), f.field_id))
+            .collect();
+        Ok((described, ids))
+    }
+
     /// Creates the collection from the backed-up schema; returns its id.
     async fn create_collection(&self, c: &MilvusClient, t: &Task<'_>) -> Result<i64, Error> {
         let src = t.source;
@@ -919,31 +955,9 @@ impl Ctx<'_> {
         }
 
         // The import maps binlog directories by field ID: they must match the source's.
-        let created = c.describe_collection(&t.name).await.map_err(self.step_err(
-            t,
-            "DescribeCollection",
-            None,
-        ))?;
-        let got: BTreeMap<String, i64> = created
-            .schema
-            .iter()
-            .flat_map(|s| s.fields.iter())
-            .map(|f| (f.name.clone(), f.field_id))
-            .collect();
-        let mismatched: Vec<String> = schema
-            .fields
-            .iter()
-            .chain(&plan.add_fields)
-            .filter(|f| got.get(&f.name) != Some(&f.field_id))
-            .map(|f| {
-                format!(
-                    "`{}` is {} in the backup, {} here",
-                    f.name,
-                    f.field_id,
-                    got.get(&f.name).map_or("missing".into(), |v| v.to_string())
-                )
-            })
-            .collect();
+        let (created, got) = self.describe_with_field_ids(c, t).await?;
+        let wanted = schema.fields.iter().chain(&plan.add_fields);
+        let mismatched = field_id_differences(wanted.map(|f| (f.name.as_str(), f.field_id)), &got);
         if !mismatched.is_empty() {
             return Err(t.fail(
                 "CreateCollection",

@@ -100,23 +100,12 @@ pub(crate) fn field_id_mismatches(
     source: &CollectionBackupInfo,
     target: &BTreeMap<String, i64>,
 ) -> Vec<String> {
-    source
+    let user_fields = source
         .schema
         .iter()
         .flat_map(|s| s.fields.iter())
-        .filter(|f| f.field_id >= 100 && !f.is_dynamic && f.name != "$meta")
-        .filter(|f| target.get(&f.name) != Some(&f.field_id))
-        .map(|f| {
-            format!(
-                "`{}` is {} in the backup, {} here",
-                f.name,
-                f.field_id,
-                target
-                    .get(&f.name)
-                    .map_or("missing".into(), |v| v.to_string())
-            )
-        })
-        .collect()
+        .filter(|f| f.field_id >= 100 && !f.is_dynamic && f.name != "$meta");
+    super::field_id_differences(user_fields.map(|f| (f.name.as_str(), f.field_id)), target)
 }
 
 impl Ctx<'_> {
@@ -126,17 +115,7 @@ impl Ctx<'_> {
     /// checked. Returns its id.
     pub(super) async fn use_existing(&self, c: &MilvusClient, t: &Task<'_>) -> Result<i64, Error> {
         let src = t.source;
-        let existing = c.describe_collection(&t.name).await.map_err(self.step_err(
-            t,
-            "DescribeCollection",
-            None,
-        ))?;
-        let got: BTreeMap<String, i64> = existing
-            .schema
-            .iter()
-            .flat_map(|s| s.fields.iter())
-            .map(|f| (f.name.clone(), f.field_id))
-            .collect();
+        let (existing, got) = self.describe_with_field_ids(c, t).await?;
         let mismatched = field_id_mismatches(src, &got);
         if !mismatched.is_empty() {
             return Err(t.fail(
