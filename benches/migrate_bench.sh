@@ -130,6 +130,17 @@ print(f"{max(1, int(copy['bytes_total'] / secs / 1024))}KiB/s")
 EOF
 )
 fi
+# Content verification of the migrated collection (issue 15): the sampled check that `migrate`
+# runs by default, and every row compared (--verify full), next to the migration's time.
+VERIFIED=nolimit_pipelined
+[[ $LIMITED_ONLY == 1 ]] && VERIFIED=""
+if [[ -n $VERIFIED ]]; then
+    for mode in sample full; do
+        log "verify --verify $mode of bench_$VERIFIED"
+        timed "verify.$mode" "$BIN" verify --from "$WORK/a.yaml" --to "$WORK/b.yaml" -c bench \
+            --suffix "_$VERIFIED" --verify "$mode" --json
+    done
+fi
 log "limit for the slow-link runs: $LIMIT"
 echo "$LIMIT" >"$R/limit"
 run_set limited --bwlimit "$LIMIT"
@@ -151,6 +162,7 @@ print(f"collection: {seed['rows_inserted']} rows x {seed['dim']}-d, {seed['expec
 print(f"create alone {create:.1f} s, restore alone {restore:.1f} s (--rebuild-index --load)")
 print()
 print(f"{'limit':>14} {'copy alone':>11} {'sequential':>11} {'pipelined':>10} {'goal':>10}  result")
+verify_rows = {}
 sets = [("limited", limit)] if limited_only else [("nolimit", "none"), ("limited", limit)]
 for label, shown in sets:
     c, s, p = secs(f"{label}.copy"), secs(f"{label}.sequential"), secs(f"{label}.pipelined")
@@ -158,10 +170,22 @@ for label, shown in sets:
     print(f"{shown:>14} {c:11.1f} {s:11.1f} {p:10.1f} {goal:10.1f}  "
           f"{'met' if p <= goal else 'NOT met'} (pipelined {p / s:.2f}x of sequential; "
           f"{(p - create) / max(c, restore):.2f}x max(copy, restore) after create)")
+    if label == "nolimit" and os.path.exists(os.path.join(r, "verify.full.time")):
+        verify_rows[label] = p
     for mode in ("sequential", "pipelined"):
         m = j(f"{label}.{mode}.json")
         phases = ", ".join(f"{ph['phase']} {ph['secs']:.1f}" for ph in m["phases"])
         col = m["collections"][0]
         print(f"{'':>14}   {mode}: {phases}; rows A {col['rows_a']} B {col['rows_b']}, "
               f"{col['verified_by']}")
+if verify_rows:
+    p = verify_rows["nolimit"]
+    print()
+    for mode in ("sample", "full"):
+        v, t = j(f"verify.{mode}.json"), secs(f"verify.{mode}")
+        col = v["collections"][0]
+        print(f"verify --verify {mode}: {t:.1f} s = {100 * t / p:.1f}% of the pipelined migration "
+              f"({p:.1f} s); rows A {col['rows_a']} B {col['rows_b']}, {col['rows_compared']} rows "
+              f"compared field by field in {col['ranges']} key ranges"
+              + ("; goal < 20%: " + ("met" if t < 0.2 * p else "NOT met") if mode == "full" else ""))
 EOF

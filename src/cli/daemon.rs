@@ -413,6 +413,22 @@ pub async fn jobs(args: JobsArgs) -> Result<u8> {
                         direct: w.direct,
                         transfer: Some(settings(&a.transfer)),
                         keep_partial: w.keep_partial,
+                        verify: w.check.mode.to_string(),
+                        verify_sample: Some(w.check.sample),
+                        verify_page: Some(w.check.page),
+                        sequential: w.sequential,
+                        all: w.all,
+                        rbac: w.rbac.rbac,
+                        // The daemon reads it: absolute from here, as the profiles' paths.
+                        rbac_passwords: w.rbac.rbac_passwords.as_deref().map_or(
+                            String::new(),
+                            |p| {
+                                std::path::absolute(p)
+                                    .unwrap_or_else(|_| p.to_path_buf())
+                                    .display()
+                                    .to_string()
+                            },
+                        ),
                     };
                     let job = client.submit_migration(req).await.map_err(refused)?;
                     (job.into_inner(), &a.submit)

@@ -158,17 +158,6 @@ pub struct MigrateArgs {
     /// another run may take the migration over. The lease is renewed every third of it.
     #[arg(long, value_name = "SECS", default_value_t = milvus_migrate::lease::DEFAULT_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(3..=86_400))]
     pub lease_ttl: u64,
-    /// Stage every binlog on B before the first import, instead of importing each segment as
-    /// soon as it is staged (for comparison: the result is the same, only slower).
-    #[arg(long)]
-    pub sequential: bool,
-    /// Every collection of every database (the default without -c/-d, said explicitly).
-    #[arg(long, conflicts_with_all = ["collections", "databases"])]
-    pub all: bool,
-    #[command(flatten)]
-    pub rbac: RbacFlags,
-    #[command(flatten)]
-    pub check: VerifyFlags,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
@@ -329,6 +318,17 @@ pub struct MigrateOptions {
     /// On failure, keep a partially restored collection on B (default: dropped).
     #[arg(long)]
     pub keep_partial: bool,
+    /// Stage every binlog on B before the first import, instead of importing each segment as
+    /// soon as it is staged (for comparison: the result is the same, only slower).
+    #[arg(long)]
+    pub sequential: bool,
+    /// Every collection of every database (the default without -c/-d, said explicitly).
+    #[arg(long, conflicts_with_all = ["collections", "databases"])]
+    pub all: bool,
+    #[command(flatten)]
+    pub rbac: RbacFlags,
+    #[command(flatten)]
+    pub check: VerifyFlags,
 }
 
 /// `restore` arguments.
@@ -610,7 +610,7 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
             from,
             to,
             name: args.what.name.clone(),
-            selectors: if args.all {
+            selectors: if args.what.all {
                 Vec::new()
             } else {
                 Selector::parse_all(&args.what.collections, &args.what.databases)?
@@ -624,14 +624,14 @@ async fn migrate(args: MigrateArgs) -> Result<u8> {
             overrides: args.transfer.options(),
             state_dir: args.run.state_dir(),
             keep_partial: args.what.keep_partial,
-            sequential: args.sequential,
-            rbac: args.rbac.passwords()?,
+            sequential: args.what.sequential,
+            rbac: args.what.rbac.passwords()?,
             lease: LeaseOptions {
                 ttl: std::time::Duration::from_secs(args.lease_ttl),
                 wait: args.wait,
                 ..LeaseOptions::default()
             },
-            verify: args.check.options(),
+            verify: args.what.check.options(),
             context: RunContext::default(),
         },
         progress.clone(),

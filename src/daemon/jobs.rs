@@ -645,7 +645,11 @@ pub fn migrate_request_with(
         from,
         to,
         name: Some(m.name.clone()),
-        selectors: Selector::parse_all(&m.collections, &m.databases)?,
+        selectors: if m.all {
+            Vec::new()
+        } else {
+            Selector::parse_all(&m.collections, &m.databases)?
+        },
         naming: Naming::from_flags(m.suffix.as_deref(), &m.rename)?,
         rebuild_index: m.rebuild_index,
         load: m.rebuild_index && m.load,
@@ -655,16 +659,21 @@ pub fn migrate_request_with(
         overrides: m.transfer.clone(),
         state_dir,
         keep_partial: m.keep_partial,
-        sequential: false,
-        rbac: None,
+        sequential: m.sequential,
+        rbac: match &m.rbac {
+            None => None,
+            Some(r) => Some(match &r.passwords {
+                Some(path) => crate::rbac::RbacPasswords::load(path)?,
+                None => crate::rbac::RbacPasswords::default(),
+            }),
+        },
         // A job queued behind another run of the same migration waits for it (a job is
         // cancelled by its own signal, not by the other run).
         lease: crate::lease::LeaseOptions {
             wait: true,
             ..crate::lease::LeaseOptions::default()
         },
-        // Jobs verify as `migrate` does by default: a sample of rows, field by field.
-        verify: crate::verify::VerifyOptions::default(),
+        verify: m.verify.options(),
         context,
     })
 }

@@ -18,7 +18,7 @@ use super::DaemonError;
 use super::api;
 use super::api::migration_daemon_server::MigrationDaemon;
 use super::jobs::{self, Manager, state_from_proto, to_proto};
-use super::state::{CopySpec, JobSpec, MigrateSpec, ProfileSource};
+use super::state::{CopySpec, JobRbac, JobSpec, JobVerify, MigrateSpec, ProfileSource};
 use crate::config::{self, Profile, TransferOptions};
 use crate::create::{self, Selector};
 use crate::error::Error;
@@ -121,6 +121,29 @@ fn transfer_spec(t: Option<api::TransferSettings>) -> Result<TransferOptions, Da
     })
 }
 
+/// A migration's verification settings; unset = `migrate`'s defaults.
+fn verify_spec(
+    mode: &str,
+    sample: Option<u64>,
+    page: Option<u64>,
+) -> Result<JobVerify, DaemonError> {
+    let d = JobVerify::default();
+    let mode = if mode.is_empty() {
+        d.mode
+    } else {
+        mode.parse().map_err(|e| bad(format!("verify: {e}")))?
+    };
+    let page = page.unwrap_or(d.page);
+    if !(1..=16_384).contains(&page) {
+        return Err(bad(format!("verify_page: {page} is not in 1..16384")));
+    }
+    Ok(JobVerify {
+        mode,
+        sample: sample.unwrap_or(d.sample),
+        page,
+    })
+}
+
 /// A profile as shown: where it came from, its Milvus and its backup store; no secret.
 fn describe(source: &ProfileSource, p: &Profile) -> Value {
     json!({
@@ -197,8 +220,17 @@ impl MigrationDaemon for Service {
         let from = profile_source(r.from, "from")?;
         let to = profile_source(r.to, "to")?;
         let (pa, pb) = (load(&from, "from")?, load(&to, "to")?);
-        if r.collections.is_empty() && r.databases.is_empty() {
-            return Err(bad("nothing to migrate: give collections or databases").into());
+        if r.all && !(r.collections.is_empty() && r.databases.is_empty()) {
+            return Err(bad(
+                "`all` takes every collection: give no collections or databases with it",
+            )
+            .into());
+        }
+        if !r.all && r.collections.is_empty() && r.databases.is_empty() {
+            return Err(bad("nothing to migrate: give collections or databases, or all").into());
+        }
+        if !r.rbac && !r.rbac_passwords.is_empty() {
+            return Err(bad("rbac_passwords is given without rbac").into());
         }
         if !r.suffix.is_empty() && !r.rename.is_empty() {
             return Err(bad("give a suffix or rename maps, not both").into());
@@ -225,7 +257,21 @@ impl MigrationDaemon for Service {
             direct: r.direct,
             keep_partial: r.keep_partial,
             transfer: transfer_spec(r.transfer)?,
+            all: r.all,
+            sequential: r.sequential,
+            verify: verify_spec(&r.verify, r.verify_sample, r.verify_page)?,
+            rbac: r.rbac.then(|| JobRbac {
+                passwords: (!r.rbac_passwords.is_empty()).then(|| PathBuf::from(&r.rbac_passwords)),
+            }),
         };
+        if let Some(JobRbac {
+            passwords: Some(path),
+        }) = &spec.rbac
+        {
+            // Read now so that a wrong path or file is refused at submission; read again when
+            // the job starts (the passwords are not stored with the job).
+            crate::rbac::RbacPasswords::load(path).map_err(bad)?;
+        }
         // Everything the flow will parse, parsed now.
         pa.transfer(&spec.transfer).map_err(bad)?;
         pb.transfer(&spec.transfer).map_err(bad)?;
@@ -248,6 +294,10 @@ impl MigrationDaemon for Service {
             "keep_backup": spec.keep_backup,
             "direct": spec.direct,
             "keep_partial": spec.keep_partial,
+            "all": spec.all,
+            "sequential": spec.sequential,
+            "verify": spec.verify,
+            "rbac": spec.rbac,
             "transfer": serde_json::to_value(&spec.transfer).unwrap_or(Value::Null),
         });
         let record = self.manager.submit(id, JobSpec::Migrate(spec), public)?;

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::DaemonError;
 use crate::config::TransferOptions;
+use crate::verify::{VerifyMode, VerifyOptions};
 
 /// Where a job's profile comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +49,58 @@ pub struct MigrateSpec {
     pub keep_partial: bool,
     /// Copier settings over the profiles' `transfer:` settings.
     pub transfer: TransferOptions,
+    /// Every collection of every database (`--all`).
+    #[serde(default)]
+    pub all: bool,
+    /// Stage every binlog before the first import (`--sequential`).
+    #[serde(default)]
+    pub sequential: bool,
+    /// The final check of B against A.
+    #[serde(default)]
+    pub verify: JobVerify,
+    /// Move users, roles and grants too, with the passwords in this file on the daemon's
+    /// machine (`--rbac`, `--rbac-passwords`).
+    #[serde(default)]
+    pub rbac: Option<JobRbac>,
+}
+
+/// How a migration job compares B with A (`--verify`, `--sample`, `--page`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobVerify {
+    pub mode: VerifyMode,
+    pub sample: u64,
+    pub page: u64,
+}
+
+impl Default for JobVerify {
+    fn default() -> Self {
+        let d = VerifyOptions::default();
+        Self {
+            mode: d.mode,
+            sample: d.sample,
+            page: d.page,
+        }
+    }
+}
+
+impl JobVerify {
+    /// The verification's options.
+    #[must_use]
+    pub fn options(&self) -> VerifyOptions {
+        VerifyOptions {
+            mode: self.mode,
+            sample: self.sample,
+            page: self.page,
+            ..VerifyOptions::default()
+        }
+    }
+}
+
+/// A migration job's `--rbac`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRbac {
+    /// The users' passwords file, read when the job starts.
+    pub passwords: Option<PathBuf>,
 }
 
 /// A copy job: the `copy` command's request for a backup.
@@ -333,6 +386,37 @@ mod tests {
             overwrite: false,
             transfer: TransferOptions::default(),
         })
+    }
+
+    #[test]
+    fn a_migration_spec_written_before_the_job_options_loads_with_migrates_defaults() {
+        // What a daemon of the previous release wrote: no all, sequential, verify or rbac.
+        let old = r#"{"kind":"migrate","from":{"path":"/a.yaml"},"to":{"inline":"x: 1"},
+            "collections":["c"],"databases":[],"name":"migrate_1","suffix":"_bak","rename":[],
+            "rebuild_index":true,"load":true,"drop_existing":false,"keep_backup":false,
+            "direct":false,"keep_partial":false,"transfer":{}}"#;
+        let JobSpec::Migrate(m) = serde_json::from_str::<JobSpec>(old).unwrap() else {
+            panic!("not a migration");
+        };
+        assert!(!m.all && !m.sequential && m.rbac.is_none());
+        assert_eq!(m.verify, JobVerify::default());
+        let o = m.verify.options();
+        assert_eq!(
+            (o.mode, o.sample, o.page),
+            (VerifyMode::Sample, 1000, 1000),
+            "as `migrate` without flags"
+        );
+        // And the new fields survive a round trip.
+        let mut n = m.clone();
+        n.verify.mode = VerifyMode::Full;
+        n.rbac = Some(JobRbac {
+            passwords: Some("/etc/pw.yaml".into()),
+        });
+        let text = serde_json::to_string(&JobSpec::Migrate(n.clone())).unwrap();
+        assert_eq!(
+            serde_json::from_str::<JobSpec>(&text).unwrap(),
+            JobSpec::Migrate(n)
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //!   a range whose digests differ is narrowed down to its rows: B's rows are looked up among
 //!   A's by key (A's range is in memory, B's pages pass through), giving its missing, extra
 //!   and different keys. Milvus cannot digest rows on the server, so both sides' rows travel
-//!   either way; memory stays bounded by one range of A plus one page of B.
+//!   either way; A's next range is read while B's current one is compared, so memory stays
+//!   bounded by two ranges of A plus one page of B.
 //!
 //! Beside the rows, [`meta`] compares the collections' settings (aliases, properties,
 //! partitions, consistency, shards, indexes, load state, ...): `verify` reports both
@@ -131,7 +132,7 @@ impl Retryable for VerifyError {
 }
 
 /// How thoroughly to compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerifyMode {
     /// Exact row counts only.
@@ -608,10 +609,10 @@ async fn full(
 ) -> Result<(), VerifyError> {
     let page = opts.page.clamp(1, MAX_QUERY_LIMIT);
     let mut lo: Option<Pk> = None;
+    let mut a_rows = sa
+        .rows(pk, fields, &range_expr(pk, None, None), Some(page))
+        .await?;
     loop {
-        let a_rows = sa
-            .rows(pk, fields, &range_expr(pk, lo.as_ref(), None), Some(page))
-            .await?;
         let last = (a_rows.len() as u64) < page;
         let hi = if last {
             None
@@ -620,7 +621,18 @@ async fn full(
         };
         report.ranges += 1;
         report.rows_a += a_rows.len() as u64;
-        compare_range(
+        // A's next range is read while B's rows of this one are compared: both Milvus work
+        // at once.
+        let next_a = async {
+            match &hi {
+                None => Ok(Vec::new()),
+                Some(h) => {
+                    sa.rows(pk, fields, &range_expr(pk, Some(h), None), Some(page))
+                        .await
+                }
+            }
+        };
+        let this = compare_range(
             sb,
             pk,
             fields,
@@ -629,11 +641,13 @@ async fn full(
             hi.as_ref(),
             a_rows,
             report,
-        )
-        .await?;
+        );
+        let (next, compared) = tokio::join!(next_a, this);
+        compared?;
         if last {
             return Ok(());
         }
+        a_rows = next?;
         lo = hi;
     }
 }

@@ -511,13 +511,38 @@ fn daemon_runs_a_migration_and_watch_follows_it() {
     let expected = seed_full(Path::new(a), &coll, "3000");
     let daemon = Daemon::start(&tmp.path().join("state"), &[]);
 
+    // A job takes `migrate`'s options: here every row compared, and the staging sequential.
     let job = daemon.jobs_json(&[
-        "submit", "migrate", "--from", a, "--to", b, "-c", &coll, "-s", "_bak", "--watch", "--json",
+        "submit",
+        "migrate",
+        "--from",
+        a,
+        "--to",
+        b,
+        "-c",
+        &coll,
+        "-s",
+        "_bak",
+        "--verify",
+        "full",
+        "--sequential",
+        "--watch",
+        "--json",
     ]);
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["kind"], "migrate", "{job}");
     assert_eq!(job["attempts"], 1, "{job}");
     assert_verified(&job["report"], expected);
+    assert_eq!(
+        job["report"]["collections"][0]["verified_by"], "content (full)",
+        "{job}"
+    );
+    assert_eq!(job["spec"]["verify"]["mode"], "full", "{job}");
+    assert_eq!(job["spec"]["sequential"], true, "{job}");
+    assert!(
+        job["report"]["imports_during_copy"].is_null(),
+        "a sequential job runs the copy and the restore one after the other: {job}"
+    );
     assert_eq!(
         job["report"]["collections"][0]["target"],
         format!("default.{coll}_bak")
@@ -967,6 +992,25 @@ fn daemon_auth_and_bad_requests() {
         "--inline",
     ]);
     assert!(err.contains("INVALID_ARGUMENT"), "{err}");
+    // A passwords file for --rbac is read at submission: a missing one is named.
+    let no_passwords = dir.join("no-such-passwords.yaml");
+    let (_, err) = daemon.jobs_exit_2(&[
+        "submit",
+        "migrate",
+        "--from",
+        a,
+        "--to",
+        b,
+        "-c",
+        "x",
+        "--rbac",
+        "--rbac-passwords",
+        path_str(&no_passwords),
+    ]);
+    assert!(
+        err.contains("INVALID_ARGUMENT") && err.contains("no-such-passwords.yaml"),
+        "{err}"
+    );
     let absent = unique("dm_absent");
     let (_, err) =
         daemon.jobs_exit_2(&["submit", "migrate", "--from", a, "--to", b, "-c", &absent]);
