@@ -76,11 +76,30 @@ FLAGS=(--state-dir "$WORK/state")
 [[ $STORE == s3s-fs ]] && FLAGS+=(--multipart-threshold 256MiB --max-buffer-memory 768MiB)
 TAG="b$(date +%s)"
 
-# timed NAME CMD...: runs CMD (which prints a JSON report) into results/NAME.json, with the
-# wall time and load average before it in results/NAME.time.
+# quiet: waits (at most 5 min) until the machine is under 25% busy over 5 s, so that what a
+# step leaves running (Milvus's compactions and index builds after a seed or a restore) does
+# not land in the next step's time.
+quiet() {
+    local busy=100
+    for _ in $(seq 60); do
+        busy=$(python3 -c '
+import time
+def snap():
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+t0, i0 = snap(); time.sleep(5); t1, i1 = snap()
+print(int(100 * (1 - (i1 - i0) / max(1, t1 - t0))))')
+        if [[ $busy -lt 25 ]]; then return 0; fi
+    done
+    log "still ${busy}% busy after 5 min: timing anyway"
+}
+
+# timed NAME CMD...: once the machine is quiet, runs CMD (which prints a JSON report) into
+# results/NAME.json, with the wall time and load average before it in results/NAME.time.
 timed() {
     local name=$1; shift
     local load t0 t1
+    quiet
     load=$(cut -d' ' -f1 /proc/loadavg)
     t0=$(date +%s.%N)
     "$@" >"$R/$name.json"

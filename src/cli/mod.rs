@@ -200,7 +200,7 @@ pub struct VerifyFlags {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub sample: u64,
     /// Rows per key range in full mode (at most 16384).
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=16_384))]
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=16_384))]
     pub page: u64,
 }
 

@@ -403,7 +403,7 @@ mod tests {
         let o = m.verify.options();
         assert_eq!(
             (o.mode, o.sample, o.page),
-            (VerifyMode::Sample, 1000, 1000),
+            (VerifyMode::Sample, 1000, 4096),
             "as `migrate` without flags"
         );
         // And the new fields survive a round trip.

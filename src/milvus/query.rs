@@ -166,6 +166,27 @@ pub fn in_expr(pk: &PrimaryKey, keys: &[Pk]) -> String {
     format!("{} in [{}]", pk.name, list.join(", "))
 }
 
+/// How current a query's view must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Everything written before the query: the server waits for its next time tick (every
+    /// 200 ms by default), so each such query costs up to a tick.
+    Strong,
+    /// What the server has applied, at most its graceful time (5 s by default) behind: no
+    /// wait. For the pages after a first Strong query, when nothing is being written: the
+    /// view never goes back past what the Strong query saw on the same replica.
+    Bounded,
+}
+
+impl Consistency {
+    fn level(self) -> common::ConsistencyLevel {
+        match self {
+            Consistency::Strong => common::ConsistencyLevel::Strong,
+            Consistency::Bounded => common::ConsistencyLevel::Bounded,
+        }
+    }
+}
+
 impl MilvusClient {
     /// A `Query` with Strong consistency: the columns of `output_fields` for the rows `expr`
     /// selects (at most `limit`, when given), in some partitions or all.
@@ -179,6 +200,30 @@ impl MilvusClient {
         expr: &str,
         output_fields: &[String],
         limit: Option<u64>,
+    ) -> Result<Vec<schema::FieldData>, MilvusError> {
+        self.query_with(
+            collection,
+            partitions,
+            expr,
+            output_fields,
+            limit,
+            Consistency::Strong,
+        )
+        .await
+    }
+
+    /// [`MilvusClient::query`] with the given consistency.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn query_with(
+        &self,
+        collection: &str,
+        partitions: &[String],
+        expr: &str,
+        output_fields: &[String],
+        limit: Option<u64>,
+        consistency: Consistency,
     ) -> Result<Vec<schema::FieldData>, MilvusError> {
         let query_params = limit
             .map(|n| {
@@ -195,7 +240,7 @@ impl MilvusClient {
             output_fields: output_fields.to_vec(),
             partition_names: partitions.to_vec(),
             query_params,
-            consistency_level: common::ConsistencyLevel::Strong as i32,
+            consistency_level: consistency.level() as i32,
             use_default_consistency: false,
             ..Default::default()
         };
@@ -236,6 +281,7 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`]; [`MilvusError::Unsupported`] when a full page is not in ascending
     /// key order (paging by key would skip rows).
+    #[allow(clippy::too_many_arguments)]
     pub async fn key_page(
         &self,
         collection: &str,
@@ -243,14 +289,16 @@ impl MilvusClient {
         pk: &PrimaryKey,
         after: Option<&Pk>,
         limit: u64,
+        consistency: Consistency,
     ) -> Result<Vec<Pk>, MilvusError> {
         let fields = self
-            .query(
+            .query_with(
                 collection,
                 partitions,
                 &range_expr(pk, after, None),
                 std::slice::from_ref(&pk.name),
                 Some(limit),
+                consistency,
             )
             .await?;
         let keys = pk
@@ -316,10 +364,21 @@ impl MilvusClient {
         let (pk, _) = self.primary_key(collection).await?;
         let mut n = 0i64;
         let mut after = None;
+        // The first page waits for everything written before the count; the next ones need
+        // not wait for a time tick each.
+        let mut consistency = Consistency::Strong;
         loop {
             let page = self
-                .key_page(collection, partitions, &pk, after.as_ref(), MAX_QUERY_LIMIT)
+                .key_page(
+                    collection,
+                    partitions,
+                    &pk,
+                    after.as_ref(),
+                    MAX_QUERY_LIMIT,
+                    consistency,
+                )
                 .await?;
+            consistency = Consistency::Bounded;
             n += page.len() as i64;
             if (page.len() as u64) < MAX_QUERY_LIMIT {
                 return Ok(n);

@@ -17,9 +17,10 @@
 //!   proportion to their rows (Milvus's query sees all of them; no segment statistics are
 //!   needed). The sampled rows are then fetched from both sides (`pk in [...]`) and every field
 //!   is compared exactly.
-//! - **full**: A is read in key ranges of [`VerifyOptions::page`] rows (each range is
-//!   `(previous range's last key, this range's last key]`, the last one open-ended so that
-//!   rows of B beyond A's last key are seen); B's rows of the same range are streamed in pages
+//! - **full**: A's keys are enumerated (as in sample mode) and cut into key ranges of
+//!   [`VerifyOptions::page`] rows (each range is `(previous range's last key, this range's last
+//!   key]`, the last one open-ended so that rows of B beyond A's last key are seen); A's rows
+//!   of a range are read with both ends in the query; B's rows of the same range are streamed in pages
 //!   of the same size. Each side's range gets an order-independent digest ([`SetDigest`]: the
 //!   count and wrapping sums of the rows' 128-bit digests). Equal digests settle the range;
 //!   a range whose digests differ is narrowed down to its rows: B's rows are looked up among
@@ -31,6 +32,12 @@
 //! Beside the rows, [`meta`] compares the collections' settings (aliases, properties,
 //! partitions, consistency, shards, indexes, load state, ...): `verify` reports both
 //! ([`CollectionVerification::metadata`]), `migrate` fails on a required item that differs.
+//!
+//! Consistency: each side first answers one Strong query, which waits until that Milvus has
+//! applied everything written before the verification began; the pages after it are Bounded
+//! queries, which see at least as much on the same replica and do not wait for the next time
+//! tick (a Strong query costs up to one tick, 200 ms by default: thousands of pages would
+//! spend most of their time waiting).
 //!
 //! Pagination is by key ranges (`pk > last` with a limit), never `offset`, so it works on
 //! Milvus 2.2 (whose window is `offset + limit <= 16384`) as on 2.3+.
@@ -51,7 +58,7 @@ pub use rows::{Row, SetDigest, Value, decode};
 use crate::config::Profile;
 use crate::create::Selector;
 use crate::error::Error;
-use crate::milvus::query::{MAX_QUERY_LIMIT, in_expr, range_expr};
+use crate::milvus::query::{Consistency, MAX_QUERY_LIMIT, in_expr, range_expr};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, Pk, PrimaryKey};
 use crate::restore::Naming;
 use crate::retry::Retryable;
@@ -184,7 +191,7 @@ impl Default for VerifyOptions {
         Self {
             mode: VerifyMode::Sample,
             sample: 1000,
-            page: 1000,
+            page: 4096,
             seed: 0x5eed,
         }
     }
@@ -343,7 +350,14 @@ impl Side<'_> {
     ) -> Result<Vec<Row>, VerifyError> {
         let answer = self
             .client
-            .query(self.collection, &[], expr, fields, limit)
+            .query_with(
+                self.collection,
+                &[],
+                expr,
+                fields,
+                limit,
+                Consistency::Bounded,
+            )
             .await
             .map_err(self.err())?;
         let mut rows = decode(&answer, pk).map_err(|e| self.decode_err(e))?;
@@ -360,15 +374,26 @@ impl Side<'_> {
         }
         Ok(rows)
     }
+
+    /// One Strong query (a single key): this Milvus has then applied everything written
+    /// before the verification began, and the Bounded pages after it see at least that.
+    async fn settle(&self, pk: &PrimaryKey) -> Result<(), VerifyError> {
+        self.client
+            .key_page(self.collection, &[], pk, None, 1, Consistency::Strong)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
 }
 
-/// Streams one side's keys in ascending pages.
+/// Streams one side's keys in ascending pages. The next page is fetched in the background
+/// while the current one is consumed, so the two sides' queries and the merge overlap.
 struct KeyCursor<'a> {
     side: &'a Side<'a>,
     pk: &'a PrimaryKey,
     page: std::vec::IntoIter<Pk>,
-    last: Option<Pk>,
-    done: bool,
+    /// The page being fetched; `None` once the last page has arrived.
+    pending: Option<tokio::task::JoinHandle<Result<Vec<Pk>, MilvusError>>>,
 }
 
 impl<'a> KeyCursor<'a> {
@@ -377,35 +402,62 @@ impl<'a> KeyCursor<'a> {
             side,
             pk,
             page: Vec::new().into_iter(),
-            last: None,
-            done: false,
+            pending: Some(Self::fetch(side, pk, None)),
         }
     }
 
-    /// The next key, fetching a page when the current one is used up.
+    /// Starts fetching the page of keys after `after`.
+    fn fetch(
+        side: &Side<'_>,
+        pk: &PrimaryKey,
+        after: Option<Pk>,
+    ) -> tokio::task::JoinHandle<Result<Vec<Pk>, MilvusError>> {
+        let (client, collection, pk) =
+            (side.client.clone(), side.collection.to_string(), pk.clone());
+        tokio::spawn(async move {
+            client
+                .key_page(
+                    &collection,
+                    &[],
+                    &pk,
+                    after.as_ref(),
+                    MAX_QUERY_LIMIT,
+                    Consistency::Bounded,
+                )
+                .await
+        })
+    }
+
+    /// The next key, waiting for the page being fetched when the current one is used up.
     async fn next(&mut self) -> Result<Option<Pk>, VerifyError> {
         loop {
             if let Some(k) = self.page.next() {
-                self.last = Some(k.clone());
                 return Ok(Some(k));
             }
-            if self.done {
+            let Some(pending) = self.pending.take() else {
                 return Ok(None);
+            };
+            let keys = match pending.await {
+                Ok(answer) => answer.map_err(self.side.err())?,
+                Err(e) => {
+                    return Err(self.side.decode_err(rows::DecodeError(format!(
+                        "the task reading keys stopped: {e}"
+                    ))));
+                }
+            };
+            if keys.len() as u64 >= MAX_QUERY_LIMIT {
+                self.pending = Some(Self::fetch(self.side, self.pk, keys.last().cloned()));
             }
-            let keys = self
-                .side
-                .client
-                .key_page(
-                    self.side.collection,
-                    &[],
-                    self.pk,
-                    self.last.as_ref(),
-                    MAX_QUERY_LIMIT,
-                )
-                .await
-                .map_err(self.side.err())?;
-            self.done = (keys.len() as u64) < MAX_QUERY_LIMIT;
             self.page = keys.into_iter();
+        }
+    }
+}
+
+impl Drop for KeyCursor<'_> {
+    fn drop(&mut self) {
+        // A merge that stopped early (an error) leaves no query running behind it.
+        if let Some(p) = self.pending.take() {
+            p.abort();
         }
     }
 }
@@ -502,6 +554,11 @@ pub async fn verify_collection(
         }
     }
 
+    if opts.mode != VerifyMode::Count {
+        let (x, y) = tokio::join!(sa.settle(&pk), sb.settle(&pk));
+        x?;
+        y?;
+    }
     match opts.mode {
         VerifyMode::Count => {
             report.rows_a = a.count(a_coll, &[]).await.map_err(sa.err())?.max(0) as u64;
@@ -580,8 +637,11 @@ async fn sample(
     for batch in reservoir.chunks(SAMPLE_BATCH) {
         let expr = in_expr(pk, batch);
         let limit = Some(batch.len() as u64);
-        let ra = sa.rows(pk, fields, &expr, limit).await?;
-        let rb = sb.rows(pk, fields, &expr, limit).await?;
+        let (ra, rb) = tokio::join!(
+            sa.rows(pk, fields, &expr, limit),
+            sb.rows(pk, fields, &expr, limit)
+        );
+        let (ra, rb) = (ra?, rb?);
         let by_key: HashMap<&Pk, &Row> = rb.iter().map(|r| (&r.pk, r)).collect();
         for x in &ra {
             // A key deleted on either side since the merge is not a content difference.
@@ -608,29 +668,29 @@ async fn full(
     report: &mut CollectionVerification,
 ) -> Result<(), VerifyError> {
     let page = opts.page.clamp(1, MAX_QUERY_LIMIT);
+    // A's keys (a key column only: cheap) cut the key space into ranges of `page` rows with
+    // both ends known, so that A's query of a range reads that range only (an open-ended
+    // query with a limit reads up to the limit from every segment).
+    let mut keys = KeyCursor::new(sa, pk);
+    let a_range = |lo: Option<&Pk>, hi: Option<&Pk>| {
+        let expr = range_expr(pk, lo, hi);
+        async move { sa.rows(pk, fields, &expr, Some(MAX_QUERY_LIMIT)).await }
+    };
     let mut lo: Option<Pk> = None;
-    let mut a_rows = sa
-        .rows(pk, fields, &range_expr(pk, None, None), Some(page))
-        .await?;
+    let (mut hi, mut end) = range_end(&mut keys, page).await?;
+    let mut a_rows = a_range(None, hi.as_ref()).await?;
     loop {
-        let last = (a_rows.len() as u64) < page;
-        let hi = if last {
-            None
-        } else {
-            a_rows.last().map(|r| r.pk.clone())
-        };
         report.ranges += 1;
         report.rows_a += a_rows.len() as u64;
         // A's next range is read while B's rows of this one are compared: both Milvus work
         // at once.
-        let next_a = async {
-            match &hi {
-                None => Ok(Vec::new()),
-                Some(h) => {
-                    sa.rows(pk, fields, &range_expr(pk, Some(h), None), Some(page))
-                        .await
-                }
+        let next = async {
+            if end {
+                return Ok((None, true, Vec::new()));
             }
+            let (h, e) = range_end(&mut keys, page).await?;
+            let rows = a_range(hi.as_ref(), h.as_ref()).await?;
+            Ok::<_, VerifyError>((h, e, rows))
         };
         let this = compare_range(
             sb,
@@ -642,14 +702,30 @@ async fn full(
             a_rows,
             report,
         );
-        let (next, compared) = tokio::join!(next_a, this);
+        let (next, compared) = tokio::join!(next, this);
         compared?;
-        if last {
+        if end {
             return Ok(());
         }
-        a_rows = next?;
+        let (h, e, rows) = next?;
         lo = hi;
+        hi = h;
+        end = e;
+        a_rows = rows;
     }
+}
+
+/// The last key of the next `page` keys of `keys` (`None` and true when fewer are left: the
+/// range is then open-ended, so that B's rows past A's last key are seen).
+async fn range_end(keys: &mut KeyCursor<'_>, page: u64) -> Result<(Option<Pk>, bool), VerifyError> {
+    let mut last = None;
+    for _ in 0..page {
+        match keys.next().await? {
+            Some(k) => last = Some(k),
+            None => return Ok((None, true)),
+        }
+    }
+    Ok((last, false))
 }
 
 /// One key range `(lo, hi]`: A's rows in memory, B's streamed in pages; digests first, rows
