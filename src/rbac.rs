@@ -90,6 +90,15 @@ impl RbacPasswords {
         })
     }
 
+    /// The passwords of `--rbac-passwords FILE`, or none (every user created gets a random
+    /// password) without the file.
+    ///
+    /// # Errors
+    /// As [`RbacPasswords::load`].
+    pub fn from_file(path: Option<&Path>) -> Result<Self, RbacError> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+
     /// Parses the text of a password file (YAML, so JSON too).
     ///
     /// # Errors

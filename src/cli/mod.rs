@@ -182,10 +182,9 @@ impl RbacFlags {
         if !self.rbac {
             return Ok(None);
         }
-        Ok(Some(match &self.rbac_passwords {
-            Some(path) => milvus_migrate::rbac::RbacPasswords::load(path)?,
-            None => milvus_migrate::rbac::RbacPasswords::default(),
-        }))
+        Ok(Some(milvus_migrate::rbac::RbacPasswords::from_file(
+            self.rbac_passwords.as_deref(),
+        )?))
     }
 }
 

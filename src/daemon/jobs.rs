@@ -660,20 +660,18 @@ pub fn migrate_request_with(
         state_dir,
         keep_partial: m.keep_partial,
         sequential: m.sequential,
-        rbac: match &m.rbac {
-            None => None,
-            Some(r) => Some(match &r.passwords {
-                Some(path) => crate::rbac::RbacPasswords::load(path)?,
-                None => crate::rbac::RbacPasswords::default(),
-            }),
-        },
+        rbac: m
+            .rbac
+            .as_ref()
+            .map(|r| crate::rbac::RbacPasswords::from_file(r.passwords.as_deref()))
+            .transpose()?,
         // A job queued behind another run of the same migration waits for it (a job is
         // cancelled by its own signal, not by the other run).
         lease: crate::lease::LeaseOptions {
             wait: true,
             ..crate::lease::LeaseOptions::default()
         },
-        verify: m.verify.options(),
+        verify: m.verify,
         context,
     })
 }

@@ -18,14 +18,16 @@ use super::DaemonError;
 use super::api;
 use super::api::migration_daemon_server::MigrationDaemon;
 use super::jobs::{self, Manager, state_from_proto, to_proto};
-use super::state::{CopySpec, JobRbac, JobSpec, JobVerify, MigrateSpec, ProfileSource};
+use super::state::{CopySpec, JobRbac, JobSpec, MigrateSpec, ProfileSource};
 use crate::config::{self, Profile, TransferOptions};
 use crate::create::{self, Selector};
 use crate::error::Error;
+use crate::milvus::query::MAX_QUERY_LIMIT;
 use crate::milvus::{ClientOptions, MilvusClient};
 use crate::retry::Retryable;
 use crate::storage::layout;
 use crate::transfer::{self, RunContext};
+use crate::verify::VerifyOptions;
 
 /// How long a submission may wait for Milvus A to answer.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,21 +128,24 @@ fn verify_spec(
     mode: &str,
     sample: Option<u64>,
     page: Option<u64>,
-) -> Result<JobVerify, DaemonError> {
-    let d = JobVerify::default();
+) -> Result<VerifyOptions, DaemonError> {
+    let d = VerifyOptions::default();
     let mode = if mode.is_empty() {
         d.mode
     } else {
         mode.parse().map_err(|e| bad(format!("verify: {e}")))?
     };
     let page = page.unwrap_or(d.page);
-    if !(1..=16_384).contains(&page) {
-        return Err(bad(format!("verify_page: {page} is not in 1..16384")));
+    if !(1..=MAX_QUERY_LIMIT).contains(&page) {
+        return Err(bad(format!(
+            "verify_page: {page} is not in 1..{MAX_QUERY_LIMIT}"
+        )));
     }
-    Ok(JobVerify {
+    Ok(VerifyOptions {
         mode,
         sample: sample.unwrap_or(d.sample),
         page,
+        ..d
     })
 }
 

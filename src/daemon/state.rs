@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::DaemonError;
 use crate::config::TransferOptions;
-use crate::verify::{VerifyMode, VerifyOptions};
+use crate::verify::VerifyOptions;
 
 /// Where a job's profile comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,45 +55,13 @@ pub struct MigrateSpec {
     /// Stage every binlog before the first import (`--sequential`).
     #[serde(default)]
     pub sequential: bool,
-    /// The final check of B against A.
+    /// The final check of B against A (`--verify`, `--sample`, `--page`).
     #[serde(default)]
-    pub verify: JobVerify,
+    pub verify: VerifyOptions,
     /// Move users, roles and grants too, with the passwords in this file on the daemon's
     /// machine (`--rbac`, `--rbac-passwords`).
     #[serde(default)]
     pub rbac: Option<JobRbac>,
-}
-
-/// How a migration job compares B with A (`--verify`, `--sample`, `--page`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobVerify {
-    pub mode: VerifyMode,
-    pub sample: u64,
-    pub page: u64,
-}
-
-impl Default for JobVerify {
-    fn default() -> Self {
-        let d = VerifyOptions::default();
-        Self {
-            mode: d.mode,
-            sample: d.sample,
-            page: d.page,
-        }
-    }
-}
-
-impl JobVerify {
-    /// The verification's options.
-    #[must_use]
-    pub fn options(&self) -> VerifyOptions {
-        VerifyOptions {
-            mode: self.mode,
-            sample: self.sample,
-            page: self.page,
-            ..VerifyOptions::default()
-        }
-    }
 }
 
 /// A migration job's `--rbac`.
@@ -399,8 +367,9 @@ mod tests {
             panic!("not a migration");
         };
         assert!(!m.all && !m.sequential && m.rbac.is_none());
-        assert_eq!(m.verify, JobVerify::default());
-        let o = m.verify.options();
+        use crate::verify::VerifyMode;
+        assert_eq!(m.verify, VerifyOptions::default());
+        let o = m.verify;
         assert_eq!(
             (o.mode, o.sample, o.page),
             (VerifyMode::Sample, 1000, 4096),

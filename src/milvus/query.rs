@@ -281,7 +281,6 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`]; [`MilvusError::Unsupported`] when a full page is not in ascending
     /// key order (paging by key would skip rows).
-    #[allow(clippy::too_many_arguments)]
     pub async fn key_page(
         &self,
         collection: &str,

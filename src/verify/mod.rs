@@ -173,8 +173,9 @@ impl std::fmt::Display for VerifyMode {
     }
 }
 
-/// Settings of a verification.
-#[derive(Debug, Clone, Copy)]
+/// Settings of a verification (stored with a daemon job; a missing key takes its default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct VerifyOptions {
     /// The mode.
     pub mode: VerifyMode,
@@ -677,7 +678,7 @@ async fn full(
         async move { sa.rows(pk, fields, &expr, Some(MAX_QUERY_LIMIT)).await }
     };
     let mut lo: Option<Pk> = None;
-    let (mut hi, mut end) = range_end(&mut keys, page).await?;
+    let mut hi = range_end(&mut keys, page).await?;
     let mut a_rows = a_range(None, hi.as_ref()).await?;
     loop {
         report.ranges += 1;
@@ -685,12 +686,12 @@ async fn full(
         // A's next range is read while B's rows of this one are compared: both Milvus work
         // at once.
         let next = async {
-            if end {
-                return Ok((None, true, Vec::new()));
+            if hi.is_none() {
+                return Ok((None, Vec::new()));
             }
-            let (h, e) = range_end(&mut keys, page).await?;
+            let h = range_end(&mut keys, page).await?;
             let rows = a_range(hi.as_ref(), h.as_ref()).await?;
-            Ok::<_, VerifyError>((h, e, rows))
+            Ok::<_, VerifyError>((h, rows))
         };
         let this = compare_range(
             sb,
@@ -704,28 +705,27 @@ async fn full(
         );
         let (next, compared) = tokio::join!(next, this);
         compared?;
-        if end {
+        if hi.is_none() {
             return Ok(());
         }
-        let (h, e, rows) = next?;
+        let (h, rows) = next?;
         lo = hi;
         hi = h;
-        end = e;
         a_rows = rows;
     }
 }
 
-/// The last key of the next `page` keys of `keys` (`None` and true when fewer are left: the
-/// range is then open-ended, so that B's rows past A's last key are seen).
-async fn range_end(keys: &mut KeyCursor<'_>, page: u64) -> Result<(Option<Pk>, bool), VerifyError> {
+/// The last key of the next `page` keys of `keys`; `None` when fewer are left: the range is
+/// then the last one, open-ended, so that B's rows past A's last key are seen.
+async fn range_end(keys: &mut KeyCursor<'_>, page: u64) -> Result<Option<Pk>, VerifyError> {
     let mut last = None;
     for _ in 0..page {
-        match keys.next().await? {
-            Some(k) => last = Some(k),
-            None => return Ok((None, true)),
+        last = keys.next().await?;
+        if last.is_none() {
+            break;
         }
     }
-    Ok((last, false))
+    Ok(last)
 }
 
 /// One key range `(lo, hi]`: A's rows in memory, B's streamed in pages; digests first, rows
