@@ -13,9 +13,17 @@
 //!   so the long-run rate is exact.
 //! - A single acquisition never exceeds the burst: [`ByteLimiter::acquire`] splits larger
 //!   amounts, so callers may pass any chunk size.
+//! - [`ByteLimiter::acquire_ranked`] gives the rate to the lowest rank waiting, so a copy that
+//!   must deliver its objects in an order (a restore consumes them segment by segment) finishes
+//!   them one after another instead of all of them together at the end. Only waiters are
+//!   ranked: a rank that is busy reading its stream leaves the rate to the next one, so the
+//!   total rate is the same. The waiters form a queue ordered by (rank, arrival); only its head
+//!   takes permits, and whoever removes the head wakes the next one.
 
+use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroU64};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::clock::{Clock, Reference};
@@ -50,10 +58,13 @@ impl Clock for TokioClock {
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
 
-/// Waits until `n` cells are available, sleeping on tokio's clock. `n` must not exceed the
-/// limiter's burst.
-async fn wait_for(limiter: &Limiter, clock: &TokioClock, n: NonZeroU32) {
+/// Waits until `n` cells are available, sleeping on tokio's clock; with a `turn`, takes them
+/// only while heading its queue. `n` must not exceed the limiter's burst.
+async fn wait_for(limiter: &Limiter, clock: &TokioClock, n: NonZeroU32, turn: Option<&Turn<'_>>) {
     loop {
+        if let Some(t) = turn {
+            t.head().await;
+        }
         match limiter.check_n(n) {
             Ok(Ok(())) => return,
             Ok(Err(not_until)) => {
@@ -73,6 +84,68 @@ pub struct ByteLimiter {
     burst_cells: u32,
     carry: Mutex<u64>,
     bytes_per_sec: u64,
+    turns: Turns,
+}
+
+/// The ranked waiters of a [`ByteLimiter`]: (rank, arrival) -> the signal that wakes it.
+#[derive(Debug, Default)]
+struct Turns {
+    waiting: Mutex<BTreeMap<(u64, u64), Arc<tokio::sync::Notify>>>,
+    arrivals: AtomicU64,
+}
+
+type Waiting = BTreeMap<(u64, u64), Arc<tokio::sync::Notify>>;
+
+/// A place in [`Turns`]. Leaving it (also by being dropped, when the waiter is cancelled)
+/// wakes the next head.
+struct Turn<'a> {
+    turns: &'a Turns,
+    key: (u64, u64),
+    signal: Arc<tokio::sync::Notify>,
+}
+
+impl Turns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Joins the queue at `rank`.
+    fn join(&self, rank: u64) -> Turn<'_> {
+        let key = (rank, self.arrivals.fetch_add(1, Ordering::Relaxed));
+        let signal = Arc::new(tokio::sync::Notify::new());
+        self.lock().insert(key, Arc::clone(&signal));
+        Turn {
+            turns: self,
+            key,
+            signal,
+        }
+    }
+}
+
+impl Turn<'_> {
+    /// Waits until this waiter heads the queue. A lower rank that joins later takes the head
+    /// from it; it gets the head back when that one leaves.
+    async fn head(&self) {
+        loop {
+            // Created before the look, so a wake-up between the look and the wait is kept.
+            let woken = self.signal.notified();
+            if self.turns.lock().keys().next() == Some(&self.key) {
+                return;
+            }
+            woken.await;
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.turns.lock();
+        let was_head = waiting.keys().next() == Some(&self.key);
+        waiting.remove(&self.key);
+        if was_head && let Some(next) = waiting.values().next() {
+            next.notify_one();
+        }
+    }
 }
 
 impl ByteLimiter {
@@ -93,6 +166,7 @@ impl ByteLimiter {
             burst_cells,
             carry: Mutex::new(0),
             bytes_per_sec: rate,
+            turns: Turns::default(),
         }
     }
 
@@ -108,6 +182,17 @@ impl ByteLimiter {
 
     /// Waits until `bytes` may pass.
     pub async fn acquire(&self, bytes: u64) {
+        self.take(bytes, None).await;
+    }
+
+    /// [`ByteLimiter::acquire`], served before every waiter of a higher rank (and after those
+    /// of the same rank that came first).
+    pub async fn acquire_ranked(&self, bytes: u64, rank: u64) {
+        let turn = self.turns.join(rank);
+        self.take(bytes, Some(&turn)).await;
+    }
+
+    async fn take(&self, bytes: u64, turn: Option<&Turn<'_>>) {
         let cells = {
             let mut carry = self.carry.lock().expect("carry lock");
             let total = *carry + bytes;
@@ -121,6 +206,7 @@ impl ByteLimiter {
                 &self.limiter,
                 &self.clock,
                 NonZeroU32::new(n).expect("n > 0"),
+                turn,
             )
             .await;
             left -= u64::from(n);
@@ -147,7 +233,7 @@ impl RequestLimiter {
 
     /// Waits until one more request may be sent.
     pub async fn acquire(&self) {
-        wait_for(&self.limiter, &self.clock, NonZeroU32::MIN).await;
+        wait_for(&self.limiter, &self.clock, NonZeroU32::MIN, None).await;
     }
 }
 
@@ -188,6 +274,66 @@ mod tests {
         let burst_secs = limiter.burst_bytes() as f64 / (64.0 * 1024.0);
         assert!(secs >= 16.0 - burst_secs - 0.01, "too fast: {secs}s");
         assert!(secs <= 16.0 + 0.05, "too slow: {secs}s");
+    }
+
+    /// Streams of 1 MiB at ranks 0..4 sharing 1 MiB/s, in 16 KiB chunks: each finishes about a
+    /// second after the one before it, instead of all of them at the end.
+    #[tokio::test(start_paused = true)]
+    async fn ranked_streams_finish_in_rank_order_at_the_same_total_rate() {
+        let limiter = Arc::new(ByteLimiter::new(NonZeroU64::new(1024 * 1024).unwrap()));
+        let start = tokio::time::Instant::now();
+        // Started from the last rank to the first, so arrival order does not give the answer.
+        let streams: Vec<_> = (0..4u64)
+            .rev()
+            .map(|rank| {
+                let limiter = Arc::clone(&limiter);
+                tokio::spawn(async move {
+                    for _ in 0..64 {
+                        limiter.acquire_ranked(16 * 1024, rank).await;
+                        // The stream's own read between two chunks.
+                        tokio::time::sleep(Duration::from_micros(100)).await;
+                    }
+                    (rank, start.elapsed().as_secs_f64())
+                })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for s in streams {
+            done.push(s.await.unwrap());
+        }
+        done.sort_by_key(|&(rank, _)| rank);
+        let burst = limiter.burst_bytes() as f64 / (1024.0 * 1024.0);
+        for (rank, secs) in done {
+            let expected = (rank + 1) as f64;
+            assert!(
+                (expected - burst - 0.05..=expected + 0.05).contains(&secs),
+                "rank {rank} ended at {secs}s, expected about {expected}s"
+            );
+        }
+    }
+
+    /// A waiter that is cancelled hands its turn on: the next rank is not stuck behind it.
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_ranked_waiter_hands_its_turn_on() {
+        let limiter = Arc::new(ByteLimiter::new(NonZeroU64::new(64 * 1024).unwrap()));
+        // Spend the burst, so the next acquisition waits.
+        limiter.acquire(limiter.burst_bytes()).await;
+        let head = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.acquire_ranked(64 * 1024, 0).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let next = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.acquire_ranked(1024, 1).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        head.abort();
+        let waited = tokio::time::timeout(Duration::from_millis(100), next).await;
+        assert!(
+            waited.is_ok(),
+            "rank 1 still waits after rank 0 was cancelled"
+        );
     }
 
     #[tokio::test(start_paused = true)]

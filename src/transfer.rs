@@ -274,12 +274,8 @@ impl Session {
     /// The limits for [`copy::run`].
     pub fn limits(&self) -> Limits {
         Limits {
-            bytes: self
-                .bytes
-                .iter()
-                .chain(self.context.shared_bytes.iter())
-                .cloned()
-                .collect(),
+            bytes: self.bytes.clone(),
+            shared_bytes: self.context.shared_bytes.iter().cloned().collect(),
             gate: Some(Arc::clone(&self.gate)),
             cancel: self.context.cancel.clone(),
         }

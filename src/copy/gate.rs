@@ -93,6 +93,7 @@ impl Relay {
     }
 
     fn arrived(&self, rel: &str) {
+        tracing::trace!(store = %self.store, rel, "object arrived for the reader downstream");
         self.lock().arrived.insert(rel.to_string());
         self.changed.send_modify(|v| *v += 1);
     }

@@ -199,8 +199,12 @@ impl CopyJob {
 /// The limits a copy runs under, and its stop signal.
 #[derive(Debug, Clone, Default)]
 pub struct Limits {
-    /// Byte-rate limits, every one applying (the flow's own, one shared with other flows).
-    pub bytes: Vec<Arc<ByteLimiter>>,
+    /// The flow's own byte-rate limit: its objects are served in their copy order
+    /// ([`ByteLimiter::acquire_ranked`]).
+    pub bytes: Option<Arc<ByteLimiter>>,
+    /// Byte-rate limits shared with other flows (the daemon's), served first come first
+    /// served: one flow's order says nothing against another's.
+    pub shared_bytes: Vec<Arc<ByteLimiter>>,
     /// The HTTP gate of the stores (for request counts).
     pub gate: Option<Arc<HttpGate>>,
     /// Cancelled: open uploads are aborted, nothing new starts, and the copy returns
@@ -209,9 +213,13 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Waits until `bytes` may pass every byte-rate limit.
-    pub async fn throttle(&self, bytes: u64) {
-        for limiter in &self.bytes {
+    /// Waits until `bytes` of the object at position `rank` of the copy order may pass every
+    /// byte-rate limit.
+    pub async fn throttle(&self, bytes: u64, rank: u64) {
+        if let Some(own) = &self.bytes {
+            own.acquire_ranked(bytes, rank).await;
+        }
+        for limiter in &self.shared_bytes {
             limiter.acquire(bytes).await;
         }
     }
@@ -452,6 +460,11 @@ pub async fn run(
         .items
         .into_iter()
         .filter(|i| i.action != Action::Skip)
+        .enumerate()
+        .map(|(rank, item)| plan::PlanItem {
+            rank: rank as u64,
+            ..item
+        })
         .partition(|i| last.contains(&i.rel.as_str()));
     let mut failures = Vec::new();
     let mut fatal = None;

@@ -96,18 +96,18 @@ impl Ctx {
         self.observer.object_done(rel, size);
     }
 
-    /// Reads `range` of the source object (all of it when `None`) through the byte limiter into
-    /// one buffer of the expected size, handing it on to the MD5 lanes in [`PIECE`]s as it
+    /// Reads `range` of `item`'s source object (all of it when `None`) through the byte limiter
+    /// (at the item's rank) into one buffer of the expected size, handing it on to the MD5 lanes in [`PIECE`]s as it
     /// fills. With `hash` at [`Hash::UnlessSourceMd5`], a whole object whose ETag is its MD5
     /// is not hashed: that ETag is the digest.
     async fn fetch(
         &self,
-        rel: &str,
+        item: &PlanItem,
         range: Option<Range<u64>>,
         expected: u64,
         hash: Hash,
     ) -> Result<Fetched<'_>, StorageError> {
-        let key = self.src_key(rel);
+        let key = self.src_key(&item.rel);
         let whole = range.is_none();
         let object = self.job.src.get(&key, range).await?;
         let source_md5 = object
@@ -143,7 +143,7 @@ impl Ctx {
         let mut got = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
-            self.limits.throttle(chunk.len() as u64).await;
+            self.limits.throttle(chunk.len() as u64, item.rank).await;
             got += chunk.len() as u64;
             if got > expected {
                 return Err(wrong_size(got));
@@ -424,7 +424,7 @@ async fn single(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
                     } else {
                         Hash::Always
                     };
-                    let fetched = ctx.fetch(&item.rel, None, item.size, hash).await?;
+                    let fetched = ctx.fetch(item, None, item.size, hash).await?;
                     let (payload, md5, src_etag, _spare) = fetched.into_payload();
                     let hashed = matches!(md5, Digest::Stream(_));
                     let md5 = digest(ctx, md5, &item.rel).await?;
@@ -585,7 +585,7 @@ async fn copy_part(
             |attempt| {
                 let (what, earlier, range) = (&what, &earlier, range.clone());
                 async move {
-                    let fetched = ctx.fetch(&item.rel, Some(range), len, Hash::Always).await?;
+                    let fetched = ctx.fetch(item, Some(range), len, Hash::Always).await?;
                     let (payload, md5, _, _spare) = fetched.into_payload();
                     let index = index as usize;
                     // A part is invisible until the upload completes: it is sent while the
@@ -753,7 +753,7 @@ async fn sequential(ctx: &Ctx, item: &PlanItem) -> Result<(), StorageError> {
                     loop {
                         let next = stream.next().await.transpose()?;
                         if let Some(chunk) = &next {
-                            ctx.limits.throttle(chunk.len() as u64).await;
+                            ctx.limits.throttle(chunk.len() as u64, item.rank).await;
                             buffered += chunk.len() as u64;
                             total += chunk.len() as u64;
                             buf.push(chunk.clone());

@@ -32,6 +32,9 @@ pub struct PlanItem {
     pub src_etag: Option<String>,
     /// What to do.
     pub action: Action,
+    /// Position in the copy order, set when the copy starts: the byte-rate limit serves lower
+    /// ranks first.
+    pub rank: u64,
 }
 
 /// A destination object that does not match the source.
@@ -92,6 +95,7 @@ impl CopyPlan {
                 size: s.size,
                 src_etag: s.etag.clone(),
                 action,
+                rank: 0,
             });
         }
         let src_keys: std::collections::HashSet<&str> =

@@ -82,6 +82,7 @@ impl Arrivals {
         if missing[unit] > 0 {
             missing[unit] -= 1;
             if missing[unit] == 0 {
+                tracing::debug!(unit, "import unit staged");
                 let _ = self.tx.send(Arrival::Unit(unit));
             }
         }
