@@ -248,6 +248,10 @@ pub struct CreateRequest {
     pub strategy: FlushStrategy,
     /// Also record users, roles, grants and role bindings in `rbac_meta` (`--rbac`).
     pub rbac: bool,
+    /// Record every database of the instance, also those without collections, as a backup
+    /// without selectors does, while `selectors` pin the collections (`migrate --all` names
+    /// the collections it resolved once).
+    pub every_database: bool,
     /// Copier settings over the profile's.
     pub overrides: TransferOptions,
     /// Where the copy ledger lives; `None` disables cross-run part resume.
@@ -369,7 +373,7 @@ pub async fn create(
         None
     };
     let rbac_counts = rbac.as_ref().map(crate::rbac::RbacCounts::of);
-    let all_databases = if req.selectors.is_empty() {
+    let all_databases = if req.selectors.is_empty() || req.every_database {
         client.list_databases().await?
     } else {
         Vec::new()

@@ -643,6 +643,7 @@ impl Stages<'_> {
                 selectors: plan.resolved.clone(),
                 strategy: create::FlushStrategy::Auto,
                 rbac: self.req.rbac.is_some(),
+                every_database: self.req.selectors.is_empty(),
                 overrides: self.req.overrides.clone(),
                 state_dir: self.req.state_dir.clone(),
                 context: self.context.clone(),
@@ -813,7 +814,14 @@ impl Stages<'_> {
                 profile: req.to.clone(),
                 backup_storage: req.to.backup_storage.clone(),
                 name: plan.name.clone(),
-                selectors: plan.resolved.clone(),
+                // A whole instance restores all the backup holds (the collections resolved
+                // once, which the create pinned), so the databases without collections it
+                // records are created too.
+                selectors: if req.selectors.is_empty() {
+                    Vec::new()
+                } else {
+                    plan.resolved.clone()
+                },
                 naming: req.naming.clone(),
                 drop_existing: req.drop_existing || redo,
                 rebuild_index: req.rebuild_index,

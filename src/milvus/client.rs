@@ -948,6 +948,26 @@ impl MilvusClient {
         collection: &str,
         replicas: i32,
     ) -> Result<(), MilvusError> {
+        self.load_request(collection, replicas, false).await
+    }
+
+    /// Asks a loaded collection (with `replicas` replicas) to load the segments that appeared
+    /// since it was loaded, such as imported ones: `LoadCollection` with `refresh`, which every
+    /// proto from 2.2 on has (field 6; the loaded replica count must be given again). Follow it
+    /// with [`MilvusClient::refresh_progress`].
+    ///
+    /// # Errors
+    /// [`MilvusError`], e.g. when the collection is not loaded.
+    pub async fn refresh_load(&self, collection: &str, replicas: i32) -> Result<(), MilvusError> {
+        self.load_request(collection, replicas, true).await
+    }
+
+    async fn load_request(
+        &self,
+        collection: &str,
+        replicas: i32,
+        refresh: bool,
+    ) -> Result<(), MilvusError> {
         unary!(
             self,
             "LoadCollection",
@@ -956,11 +976,33 @@ impl MilvusClient {
                 db_name: self.db.clone(),
                 collection_name: collection.to_string(),
                 replica_number: replicas,
+                refresh,
                 ..Default::default()
             }
         )
         .await
         .map(drop)
+    }
+
+    /// How far the last [`MilvusClient::refresh_load`] of a collection got, in percent
+    /// (`GetLoadingProgress`'s `refresh_progress`: 100 once every segment the refresh found is
+    /// loaded).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn refresh_progress(&self, collection: &str) -> Result<i64, MilvusError> {
+        let r = unary!(
+            self,
+            "GetLoadingProgress",
+            get_loading_progress,
+            pb::GetLoadingProgressRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                ..Default::default()
+            }
+        )
+        .await?;
+        Ok(r.refresh_progress)
     }
 
     /// How many in-memory replicas of a loaded collection the server keeps (`GetReplicas` by

@@ -595,6 +595,86 @@ fn create_all_records_every_database_and_a_whole_restore_creates_the_empty_ones(
     assert!(dbs_on_b.contains(&empty_db), "{dbs_on_b:?}");
 }
 
+/// `migrate --all` moves a whole instance: every collection of every database, and the
+/// databases without collections are created on B as well.
+#[test]
+fn migrate_all_moves_every_collection_and_creates_the_empty_databases() {
+    let src = Single::milvus_23_whole();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = src.profile(tmp.path(), "whole.yaml", &tmp.path().join("backups-a"));
+    let (_, b) = profiles(tmp.path());
+    // Only this test uses the instance: what earlier runs left there is dropped first (empty
+    // databases stay, and are migrated as well).
+    on_milvus(&a, async |c| {
+        for db in c.list_databases().await.unwrap() {
+            let c = c.with_db(&db);
+            for coll in c.show_collections().await.unwrap() {
+                c.drop_collection(&coll).await.unwrap();
+            }
+        }
+    });
+    let tag = unique("whole");
+    let (empty_db, other_db) = (format!("e_{tag}"), format!("d_{tag}"));
+    on_milvus(&a, async |c| {
+        c.create_database(&empty_db).await.unwrap();
+        c.create_database(&other_db).await.unwrap();
+    });
+    let first = seed(&a, "c1", &["--rows", "300", "--dim", "8"]);
+    let second = seed(
+        &a,
+        &format!("{other_db}.c2"),
+        &["--rows", "200", "--dim", "8"],
+    );
+
+    let suffix = format!("_{tag}");
+    let report = run_json(&[
+        "migrate",
+        "--from",
+        a.to_str().unwrap(),
+        "--to",
+        b.to_str().unwrap(),
+        "--all",
+        "--suffix",
+        &suffix,
+        "--json",
+    ]);
+    let mut moved: Vec<(String, u64)> = report["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["verified_by"], "content (sample)", "{report}");
+            (
+                c["target"].as_str().unwrap().to_string(),
+                c["rows_b"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    moved.sort();
+    let mut want = vec![
+        (format!("default.c1{suffix}"), counts_of(&first).0),
+        (format!("{other_db}.c2{suffix}"), counts_of(&second).0),
+    ];
+    want.sort();
+    assert_eq!(moved, want, "{report}");
+    let created = &report["restore"]["databases_created"];
+    assert!(
+        created
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == empty_db.as_str()),
+        "{report}"
+    );
+    let (on_a, on_b) = (
+        on_milvus(&a, async |c| c.list_databases().await.unwrap()),
+        on_milvus(&b, async |c| c.list_databases().await.unwrap()),
+    );
+    for db in &on_a {
+        assert!(on_b.contains(db), "`{db}` of A is not on B: {on_b:?}");
+    }
+}
+
 #[test]
 fn migrate_rbac_brings_roles_grants_and_users_into_a_milvus_with_authentication() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,8 +1,9 @@
 //! Single real Milvus instances beside the stack's pair, for the version matrix
 //! (`versions::`): Milvus 2.2.16 and Milvus 2.3.5, each keeping its data on local disk
 //! (`common.storageType: local`), as `scripts/milvus.sh start DIR NAME OFFSET --milvus-version V
-//! --storage local` runs them; and a Milvus 2.3.5 on local disk with authentication on
-//! (`--auth on`: user root, password Milvus) for the RBAC tests (`restore_options::`).
+//! --storage local` runs them; a Milvus 2.3.5 on local disk with authentication on
+//! (`--auth on`: user root, password Milvus) for the RBAC tests (`restore_options::`); and a
+//! Milvus 2.3.5 on local disk that one test alone uses, migrated whole (`migrate --all`).
 //!
 //! Owns: starting such an instance once per test process (under `flock`, so two processes do
 //! not start it twice; `milvus.sh start` is a no-op when it already runs healthy with the same
@@ -58,12 +59,22 @@ const M23_AUTH: Spec = Spec {
     auth: true,
 };
 
+/// Milvus 2.3.5 on local disk, a whole instance to migrate: only the test that migrates it
+/// (`--all`) may use it, since any collection another test made there would be migrated too.
+const M23_WHOLE: Spec = Spec {
+    name: "m23whole",
+    offset: 1900,
+    version: "2.3.5",
+    auth: false,
+};
+
 /// The root user of an instance with authentication on, and Milvus's default password.
 pub const ROOT: (&str, &str) = ("root", "Milvus");
 
 static M22_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_AUTH_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+static M23_WHOLE_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 
 impl Single {
     /// Milvus 2.2.16 with local storage, started on first use.
@@ -87,6 +98,14 @@ impl Single {
         match M23_AUTH_CELL.get_or_init(|| start(&M23_AUTH)) {
             Ok(s) => s,
             Err(e) => panic!("no Milvus 2.3.5 with authentication: {e}"),
+        }
+    }
+
+    /// Milvus 2.3.5 with local storage for the whole-instance migration, started on first use.
+    pub fn milvus_23_whole() -> &'static Single {
+        match M23_WHOLE_CELL.get_or_init(|| start(&M23_WHOLE)) {
+            Ok(s) => s,
+            Err(e) => panic!("no Milvus 2.3.5 on local disk (whole instance): {e}"),
         }
     }
 
