@@ -21,13 +21,16 @@
 //!   [`VerifyOptions::page`] rows (each range is `(previous range's last key, this range's last
 //!   key]`, the last one open-ended so that rows of B beyond A's last key are seen); A's rows
 //!   of a range are read with both ends in the query; B's rows of the same range are streamed in pages
-//!   of the same size. Each side's range gets an order-independent digest ([`SetDigest`]: the
-//!   count and wrapping sums of the rows' 128-bit digests). Equal digests settle the range;
-//!   a range whose digests differ is narrowed down to its rows: B's rows are looked up among
-//!   A's by key (A's range is in memory, B's pages pass through), giving its missing, extra
-//!   and different keys. Milvus cannot digest rows on the server, so both sides' rows travel
-//!   either way; A's next range is read while B's current one is compared, so memory stays
-//!   bounded by two ranges of A plus one page of B.
+//!   of the same size. Each row's 128-bit digest is computed straight from the answer's
+//!   columns (no row is built: [`rows::digests`]), and each side's range gets an
+//!   order-independent digest ([`SetDigest`]: the count and wrapping sums of the rows'
+//!   digests). Equal digests settle the range; a range whose digests differ is narrowed down
+//!   by key: B's digests are looked up among A's (A's range of keys and digests is in memory,
+//!   B's pages pass through), giving its missing, extra and different keys, and the rows of
+//!   the different ones are read again from both sides to name the fields that differ.
+//!   Milvus cannot digest rows on the server, so both sides' rows travel either way; A's next
+//!   range is read while B's current one is compared, so memory stays bounded by two ranges
+//!   of A's keys and digests plus one page of B.
 //!
 //! Beside the rows, [`meta`] compares the collections' settings (aliases, properties,
 //! partitions, consistency, shards, indexes, load state, ...): `verify` reports both
@@ -58,6 +61,7 @@ pub use rows::{Row, SetDigest, Value, decode};
 use crate::config::Profile;
 use crate::create::Selector;
 use crate::error::Error;
+use crate::milvus::proto::schema::FieldData;
 use crate::milvus::query::{Consistency, MAX_QUERY_LIMIT, in_expr, range_expr};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, Pk, PrimaryKey};
 use crate::restore::Naming;
@@ -342,15 +346,14 @@ impl Side<'_> {
         }
     }
 
-    async fn rows(
+    /// A Bounded query of `fields` where `expr` holds, at most `limit` rows.
+    async fn answer(
         &self,
-        pk: &PrimaryKey,
         fields: &[String],
         expr: &str,
         limit: Option<u64>,
-    ) -> Result<Vec<Row>, VerifyError> {
-        let answer = self
-            .client
+    ) -> Result<Vec<FieldData>, VerifyError> {
+        self.client
             .query_with(
                 self.collection,
                 &[],
@@ -360,20 +363,56 @@ impl Side<'_> {
                 Consistency::Bounded,
             )
             .await
-            .map_err(self.err())?;
-        let mut rows = decode(&answer, pk).map_err(|e| self.decode_err(e))?;
-        let sorted = rows.windows(2).all(|w| w[0].pk < w[1].pk);
-        if !sorted {
-            if limit.is_some_and(|l| rows.len() as u64 >= l) {
-                return Err(self.decode_err(rows::DecodeError(
-                    "a query page with a limit is not in ascending key order, so it cannot be \
-                     paged by key"
-                        .into(),
-                )));
-            }
-            rows.sort_by(|x, y| x.pk.cmp(&y.pk));
+            .map_err(self.err())
+    }
+
+    /// Puts an answer's `items` in key order; an answer cut by `limit` must come in key order
+    /// already, or it cannot be paged by key.
+    fn in_key_order<T>(
+        &self,
+        items: &mut [T],
+        key: impl Fn(&T) -> &Pk,
+        limit: Option<u64>,
+    ) -> Result<(), VerifyError> {
+        if items.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+            return Ok(());
         }
+        if limit.is_some_and(|l| items.len() as u64 >= l) {
+            return Err(self.decode_err(rows::DecodeError(
+                "a query page with a limit is not in ascending key order, so it cannot be \
+                 paged by key"
+                    .into(),
+            )));
+        }
+        items.sort_by(|x, y| key(x).cmp(key(y)));
+        Ok(())
+    }
+
+    async fn rows(
+        &self,
+        pk: &PrimaryKey,
+        fields: &[String],
+        expr: &str,
+        limit: Option<u64>,
+    ) -> Result<Vec<Row>, VerifyError> {
+        let answer = self.answer(fields, expr, limit).await?;
+        let mut rows = decode(&answer, pk).map_err(|e| self.decode_err(e))?;
+        self.in_key_order(&mut rows, |r| &r.pk, limit)?;
         Ok(rows)
+    }
+
+    /// [`Side::rows`]' keys and digests only, computed from the answer's columns.
+    async fn digests(
+        &self,
+        pk: &PrimaryKey,
+        fields: &[String],
+        expr: &str,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Pk, u128)>, VerifyError> {
+        let answer = self.answer(fields, expr, limit).await?;
+        let mut digests = rows::digests(&answer, pk).map_err(|e| self.decode_err(e))?;
+        self.in_key_order(&mut digests, |d| &d.0, limit)?;
+        Ok(digests)
     }
 
     /// One Strong query (a single key): this Milvus has then applied everything written
@@ -675,14 +714,14 @@ async fn full(
     let mut keys = KeyCursor::new(sa, pk);
     let a_range = |lo: Option<&Pk>, hi: Option<&Pk>| {
         let expr = range_expr(pk, lo, hi);
-        async move { sa.rows(pk, fields, &expr, Some(MAX_QUERY_LIMIT)).await }
+        async move { sa.digests(pk, fields, &expr, Some(MAX_QUERY_LIMIT)).await }
     };
     let mut lo: Option<Pk> = None;
     let mut hi = range_end(&mut keys, page).await?;
-    let mut a_rows = a_range(None, hi.as_ref()).await?;
+    let mut a_digests = a_range(None, hi.as_ref()).await?;
     loop {
         report.ranges += 1;
-        report.rows_a += a_rows.len() as u64;
+        report.rows_a += a_digests.len() as u64;
         // A's next range is read while B's rows of this one are compared: both Milvus work
         // at once.
         let next = async {
@@ -694,13 +733,12 @@ async fn full(
             Ok::<_, VerifyError>((h, rows))
         };
         let this = compare_range(
-            sb,
+            (sa, sb),
             pk,
             fields,
             page,
-            lo.as_ref(),
-            hi.as_ref(),
-            a_rows,
+            (lo.as_ref(), hi.as_ref()),
+            a_digests,
             report,
         );
         let (next, compared) = tokio::join!(next, this);
@@ -708,10 +746,10 @@ async fn full(
         if hi.is_none() {
             return Ok(());
         }
-        let (h, rows) = next?;
+        let (h, digests) = next?;
         lo = hi;
         hi = h;
-        a_rows = rows;
+        a_digests = digests;
     }
 }
 
@@ -728,56 +766,47 @@ async fn range_end(keys: &mut KeyCursor<'_>, page: u64) -> Result<Option<Pk>, Ve
     Ok(last)
 }
 
-/// One key range `(lo, hi]`: A's rows in memory, B's streamed in pages; digests first, rows
-/// only when they differ.
-#[allow(clippy::too_many_arguments)]
+/// One key range `(lo, hi]`: A's digests in memory, B's streamed in pages; the rows
+/// themselves are read again, from both sides, only for the keys whose digests differ.
 async fn compare_range(
-    sb: &Side<'_>,
+    (sa, sb): (&Side<'_>, &Side<'_>),
     pk: &PrimaryKey,
     fields: &[String],
     page: u64,
-    lo: Option<&Pk>,
-    hi: Option<&Pk>,
-    a_rows: Vec<Row>,
+    (lo, hi): (Option<&Pk>, Option<&Pk>),
+    a_digests: Vec<(Pk, u128)>,
     report: &mut CollectionVerification,
 ) -> Result<(), VerifyError> {
     let mut da = SetDigest::default();
-    let mut a_by_key: HashMap<Pk, (u128, Row)> = HashMap::with_capacity(a_rows.len());
-    for r in a_rows {
-        let d = r.digest();
+    let mut a_by_key: HashMap<Pk, u128> = HashMap::with_capacity(a_digests.len());
+    for (k, d) in a_digests {
         da.add(d);
-        a_by_key.insert(r.pk.clone(), (d, r));
+        a_by_key.insert(k, d);
     }
     let mut db = SetDigest::default();
-    // B's rows of the range whose digest matched nothing of A, and A's keys B matched.
-    let mut unmatched_b: Vec<(Pk, Row)> = Vec::new();
+    // B's keys of the range whose digest matched nothing of A.
+    let mut unmatched_b: Vec<Pk> = Vec::new();
     let mut matched = 0u64;
     let mut cursor = lo.cloned();
     loop {
-        let rows = sb
-            .rows(pk, fields, &range_expr(pk, cursor.as_ref(), hi), Some(page))
+        let digests = sb
+            .digests(pk, fields, &range_expr(pk, cursor.as_ref(), hi), Some(page))
             .await?;
-        let n = rows.len() as u64;
-        cursor = rows.last().map(|r| r.pk.clone()).or(cursor);
-        for r in rows {
-            let d = r.digest();
+        let n = digests.len() as u64;
+        cursor = digests.last().map(|(k, _)| k.clone()).or(cursor);
+        for (k, d) in digests {
             db.add(d);
             report.rows_b += 1;
-            match a_by_key.get(&r.pk) {
-                Some((da_row, _)) if *da_row == d => {
-                    matched += 1;
-                    a_by_key.remove(&r.pk);
-                }
-                _ => {
-                    // Bounded: past a page of unmatched rows, only the counts go on.
-                    if (unmatched_b.len() as u64) < page {
-                        unmatched_b.push((r.pk.clone(), r));
-                    } else if a_by_key.remove(&r.pk).is_some() {
-                        report.different.push(|| r.pk.to_string());
-                    } else {
-                        report.extra.push(|| r.pk.to_string());
-                    }
-                }
+            if a_by_key.get(&k) == Some(&d) {
+                matched += 1;
+                a_by_key.remove(&k);
+            } else if (unmatched_b.len() as u64) < page {
+                // Bounded: past a page of unmatched keys, only the counts go on.
+                unmatched_b.push(k);
+            } else if a_by_key.remove(&k).is_some() {
+                report.different.push(|| k.to_string());
+            } else {
+                report.extra.push(|| k.to_string());
             }
         }
         if n < page {
@@ -789,16 +818,37 @@ async fn compare_range(
         return Ok(());
     }
     report.ranges_differing += 1;
-    for (k, y) in unmatched_b {
-        match a_by_key.remove(&k) {
-            Some((_, x)) => {
-                report.rows_compared += 1;
-                let diff = x.differing_fields(&y);
-                report
-                    .different
-                    .push(|| format!("{k} ({})", diff.join(", ")));
-            }
-            None => report.extra.push(|| k.to_string()),
+    let (changed, extra): (Vec<Pk>, Vec<Pk>) = unmatched_b
+        .into_iter()
+        .partition(|k| a_by_key.remove(k).is_some());
+    for k in extra {
+        report.extra.push(|| k.to_string());
+    }
+    // The fields that differ, from both sides' rows read again.
+    for batch in changed.chunks(SAMPLE_BATCH) {
+        let expr = in_expr(pk, batch);
+        let limit = Some(batch.len() as u64);
+        let (ra, rb) = tokio::join!(
+            sa.rows(pk, fields, &expr, limit),
+            sb.rows(pk, fields, &expr, limit)
+        );
+        let (ra, rb) = (ra?, rb?);
+        let on_a: HashMap<&Pk, &Row> = ra.iter().map(|r| (&r.pk, r)).collect();
+        let on_b: HashMap<&Pk, &Row> = rb.iter().map(|r| (&r.pk, r)).collect();
+        for k in batch {
+            report.rows_compared += 1;
+            let what = match (on_a.get(k), on_b.get(k)) {
+                (Some(x), Some(y)) => {
+                    let diff = x.differing_fields(y);
+                    if diff.is_empty() {
+                        "equal when read again".to_string()
+                    } else {
+                        diff.join(", ")
+                    }
+                }
+                _ => "gone from a side when read again".to_string(),
+            };
+            report.different.push(|| format!("{k} ({what})"));
         }
     }
     let mut missing: Vec<Pk> = a_by_key.into_keys().collect();

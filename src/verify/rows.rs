@@ -55,9 +55,7 @@ impl Row {
             encode_str(name, &mut buf);
             encode(v, &mut buf);
         }
-        let mut h = Hasher::default();
-        h.update(&buf);
-        u128::from_le_bytes(h.finish())
+        md5(&buf)
     }
 
     /// The names of the fields whose values differ between two rows (a field on one side
@@ -96,6 +94,12 @@ impl SetDigest {
         self.sum = self.sum.wrapping_add(d);
         self.sum_sq = self.sum_sq.wrapping_add(d.wrapping_mul(d));
     }
+}
+
+fn md5(bytes: &[u8]) -> u128 {
+    let mut h = Hasher::default();
+    h.update(bytes);
+    u128::from_le_bytes(h.finish())
 }
 
 fn encode_pk(pk: &Pk, buf: &mut Vec<u8>) {
@@ -264,6 +268,201 @@ fn vector_values(v: &schema::VectorField, n: usize, name: &str) -> Result<Vec<Va
     }
 }
 
+/// The `n` values of one column of a query answer.
+///
+/// # Errors
+/// Another number of values, a vector column that does not split into `n` rows, or a type
+/// not compared yet.
+fn column_values(f: &schema::FieldData, n: usize) -> Result<Vec<Value>, DecodeError> {
+    let mut values = match &f.field {
+        Some(field_data::Field::Scalars(sc)) => scalar_values(sc),
+        Some(field_data::Field::Vectors(v)) => vector_values(v, n, &f.field_name)?,
+        Some(field_data::Field::StructArrays(_)) => {
+            return Err(DecodeError(format!(
+                "{}: struct arrays are not compared yet",
+                f.field_name
+            )));
+        }
+        None => Vec::new(),
+    };
+    // Nullable columns (2.5+): values only for the valid rows, or one per row with
+    // placeholders; either way `valid_data` says which rows are null.
+    if !f.valid_data.is_empty() {
+        let mut it = values.into_iter();
+        let compact = f.valid_data.iter().filter(|v| **v).count() != n;
+        values = f
+            .valid_data
+            .iter()
+            .map(|valid| {
+                let v = if *valid || !compact { it.next() } else { None };
+                if *valid {
+                    v.unwrap_or(Value::Null)
+                } else {
+                    Value::Null
+                }
+            })
+            .collect();
+    }
+    if values.len() != n {
+        return Err(DecodeError(format!(
+            "column `{}` has {} values for {n} rows",
+            f.field_name,
+            values.len()
+        )));
+    }
+    Ok(values)
+}
+
+/// One column of a query answer, read row by row for [`digests`] without building [`Row`]s:
+/// the common types straight from the answer's arrays, the others (nullable columns, JSON,
+/// arrays, sparse vectors) as decoded [`Value`]s. Each encodes a row exactly as [`encode`]
+/// encodes its [`Value`], so the digests are [`Row::digest`]'s.
+enum Column<'a> {
+    Bool(&'a [bool]),
+    Int(&'a [i32]),
+    Long(&'a [i64]),
+    Float(&'a [f32]),
+    Double(&'a [f64]),
+    Str(&'a [String]),
+    /// Float vectors, `dim` components per row.
+    FloatVec(&'a [f32], usize),
+    /// Binary, float16, bfloat16 and int8 vectors: `width` bytes per row.
+    Fixed(&'a [u8], usize),
+    Values(Vec<Value>),
+}
+
+impl<'a> Column<'a> {
+    fn of(f: &'a schema::FieldData, n: usize) -> Result<Column<'a>, DecodeError> {
+        use scalar_field::Data as S;
+        use vector_field::Data as V;
+        let wrong = |len: usize| {
+            DecodeError(format!(
+                "column `{}` has {len} values for {n} rows",
+                f.field_name
+            ))
+        };
+        let per_row = |len: usize| {
+            if len.is_multiple_of(n) {
+                Ok(len / n)
+            } else {
+                Err(DecodeError(format!(
+                    "{}: {len} values do not split into {n} rows",
+                    f.field_name
+                )))
+            }
+        };
+        let col = match &f.field {
+            _ if !f.valid_data.is_empty() => None,
+            Some(field_data::Field::Scalars(sc)) => match &sc.data {
+                Some(S::BoolData(a)) => Some((Column::Bool(&a.data), a.data.len())),
+                Some(S::IntData(a)) => Some((Column::Int(&a.data), a.data.len())),
+                Some(S::LongData(a)) => Some((Column::Long(&a.data), a.data.len())),
+                Some(S::FloatData(a)) => Some((Column::Float(&a.data), a.data.len())),
+                Some(S::DoubleData(a)) => Some((Column::Double(&a.data), a.data.len())),
+                Some(S::StringData(a)) => Some((Column::Str(&a.data), a.data.len())),
+                _ => None,
+            },
+            Some(field_data::Field::Vectors(v)) => match &v.data {
+                Some(V::FloatVector(a)) => {
+                    Some((Column::FloatVec(&a.data, per_row(a.data.len())?), n))
+                }
+                Some(
+                    V::BinaryVector(b)
+                    | V::Float16Vector(b)
+                    | V::Bfloat16Vector(b)
+                    | V::Int8Vector(b),
+                ) => Some((Column::Fixed(b, per_row(b.len())?), n)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match col {
+            Some((c, len)) if len == n => Ok(c),
+            Some((_, len)) => Err(wrong(len)),
+            None => Ok(Column::Values(column_values(f, n)?)),
+        }
+    }
+
+    /// Appends row `i`'s encoding.
+    fn encode(&self, i: usize, buf: &mut Vec<u8>) {
+        match self {
+            Column::Bool(a) => buf.extend_from_slice(&[1, u8::from(a[i])]),
+            Column::Int(a) => {
+                buf.push(2);
+                buf.extend_from_slice(&i64::from(a[i]).to_le_bytes());
+            }
+            Column::Long(a) => {
+                buf.push(2);
+                buf.extend_from_slice(&a[i].to_le_bytes());
+            }
+            Column::Float(a) => {
+                buf.push(3);
+                buf.extend_from_slice(&a[i].to_bits().to_le_bytes());
+            }
+            Column::Double(a) => {
+                buf.push(4);
+                buf.extend_from_slice(&a[i].to_bits().to_le_bytes());
+            }
+            Column::Str(a) => {
+                buf.push(5);
+                encode_str(&a[i], buf);
+            }
+            Column::FloatVec(a, dim) => {
+                buf.push(7);
+                buf.extend_from_slice(&((dim * 4) as u64).to_le_bytes());
+                for x in &a[i * dim..(i + 1) * dim] {
+                    buf.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            Column::Fixed(a, width) => {
+                buf.push(7);
+                buf.extend_from_slice(&(*width as u64).to_le_bytes());
+                buf.extend_from_slice(&a[i * width..(i + 1) * width]);
+            }
+            Column::Values(v) => encode(&v[i], buf),
+        }
+    }
+}
+
+/// Each row's key and [`Row::digest`], computed from the answer's columns without building
+/// the rows (a full verification digests every row of both sides).
+///
+/// # Errors
+/// As [`decode`].
+pub fn digests(
+    fields: &[schema::FieldData],
+    pk: &PrimaryKey,
+) -> Result<Vec<(Pk, u128)>, DecodeError> {
+    let keys = pk
+        .column(fields)
+        .ok_or_else(|| DecodeError(format!("no `{}` key column in the answer", pk.name)))?;
+    let n = keys.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut columns = fields
+        .iter()
+        .filter(|f| f.field_name != pk.name)
+        .map(|f| Ok((f.field_name.as_str(), Column::of(f, n)?)))
+        .collect::<Result<Vec<_>, DecodeError>>()?;
+    // A row's fields are encoded in name order.
+    columns.sort_by(|x, y| x.0.cmp(y.0));
+    let mut buf = Vec::with_capacity(256);
+    Ok(keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| {
+            buf.clear();
+            encode_pk(&key, &mut buf);
+            for (name, col) in &columns {
+                encode_str(name, &mut buf);
+                col.encode(i, &mut buf);
+            }
+            (key, md5(&buf))
+        })
+        .collect())
+}
+
 /// The rows of a query answer: the key column `pk`, every other column by field name (the
 /// dynamic field under its name, `$meta`).
 ///
@@ -283,43 +482,7 @@ pub fn decode(fields: &[schema::FieldData], pk: &PrimaryKey) -> Result<Vec<Row>,
         })
         .collect();
     for f in fields.iter().filter(|f| f.field_name != pk.name) {
-        let mut values = match &f.field {
-            Some(field_data::Field::Scalars(sc)) => scalar_values(sc),
-            Some(field_data::Field::Vectors(v)) => vector_values(v, n, &f.field_name)?,
-            Some(field_data::Field::StructArrays(_)) => {
-                return Err(DecodeError(format!(
-                    "{}: struct arrays are not compared yet",
-                    f.field_name
-                )));
-            }
-            None => Vec::new(),
-        };
-        // Nullable columns (2.5+): values only for the valid rows, or one per row with
-        // placeholders; either way `valid_data` says which rows are null.
-        if !f.valid_data.is_empty() {
-            let mut it = values.into_iter();
-            let compact = f.valid_data.iter().filter(|v| **v).count() != n;
-            values = f
-                .valid_data
-                .iter()
-                .map(|valid| {
-                    let v = if *valid || !compact { it.next() } else { None };
-                    if *valid {
-                        v.unwrap_or(Value::Null)
-                    } else {
-                        Value::Null
-                    }
-                })
-                .collect();
-        }
-        if values.len() != n {
-            return Err(DecodeError(format!(
-                "column `{}` has {} values for {n} rows",
-                f.field_name,
-                values.len()
-            )));
-        }
-        for (row, v) in rows.iter_mut().zip(values) {
+        for (row, v) in rows.iter_mut().zip(column_values(f, n)?) {
             row.fields.insert(f.field_name.clone(), v);
         }
     }
@@ -482,6 +645,41 @@ mod tests {
         assert_eq!(a[0].differing_fields(&other_vec[0]), ["fv"]);
         // The second row did not change.
         assert_eq!(a[1].digest(), other_vec[1].digest());
+    }
+
+    /// The digests straight from the columns are the rows' digests, for every type, nulls
+    /// and both JSON spellings included.
+    #[test]
+    fn column_digests_are_the_row_digests() {
+        let mut with_nulls = answer([r#"{"b":1, "a":[2]}"#, "null"], [1.5, -0.0]);
+        let mut n = scalar(
+            "n",
+            scalar_field::Data::DoubleData(DoubleArray { data: vec![2.5] }),
+        );
+        n.valid_data = vec![false, true];
+        with_nulls.push(n);
+        for cols in [answer(["1", "[]"], [1.0, 2.0]), with_nulls] {
+            let rows: Vec<(Pk, u128)> = decode(&cols, &pk())
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.pk.clone(), r.digest()))
+                .collect();
+            assert_eq!(digests(&cols, &pk()).unwrap(), rows);
+        }
+        let mut short = answer(["1", "2"], [1.0, 2.0]);
+        short.push(scalar(
+            "short",
+            scalar_field::Data::LongData(LongArray { data: vec![1] }),
+        ));
+        let e = digests(&short, &pk()).unwrap_err();
+        assert!(e.0.contains("`short` has 1 values for 2 rows"), "{e:?}");
+        let mut odd = answer(["1", "2"], [1.0, 2.0]);
+        odd.push(vector(
+            "odd",
+            8,
+            vector_field::Data::BinaryVector(vec![1, 2, 3]),
+        ));
+        assert!(digests(&odd, &pk()).unwrap_err().0.contains("do not split"));
     }
 
     #[test]
