@@ -620,18 +620,7 @@ impl MilvusClient {
                 .and_then(|i| r.in_memory_percentages.get(i).copied())
                 .unwrap_or(0));
         }
-        match unary!(
-            self,
-            "GetLoadingProgress",
-            get_loading_progress,
-            pb::GetLoadingProgressRequest {
-                db_name: self.db.clone(),
-                collection_name: collection.to_string(),
-                ..Default::default()
-            }
-        )
-        .await
-        {
+        match self.get_loading_progress(collection).await {
             Ok(r) => Ok(r.progress),
             Err(e) if matches!(e.server_code(), Some((c, _)) if c == super::error::code::COLLECTION_NOT_LOADED) => {
                 Ok(0)
@@ -991,7 +980,17 @@ impl MilvusClient {
     /// # Errors
     /// [`MilvusError`].
     pub async fn refresh_progress(&self, collection: &str) -> Result<i64, MilvusError> {
-        let r = unary!(
+        Ok(self
+            .get_loading_progress(collection)
+            .await?
+            .refresh_progress)
+    }
+
+    async fn get_loading_progress(
+        &self,
+        collection: &str,
+    ) -> Result<pb::GetLoadingProgressResponse, MilvusError> {
+        unary!(
             self,
             "GetLoadingProgress",
             get_loading_progress,
@@ -1001,8 +1000,7 @@ impl MilvusClient {
                 ..Default::default()
             }
         )
-        .await?;
-        Ok(r.refresh_progress)
+        .await
     }
 
     /// How many in-memory replicas of a loaded collection the server keeps (`GetReplicas` by

@@ -675,13 +675,7 @@ async fn sample(
     }
     reservoir.sort();
     for batch in reservoir.chunks(SAMPLE_BATCH) {
-        let expr = in_expr(pk, batch);
-        let limit = Some(batch.len() as u64);
-        let (ra, rb) = tokio::join!(
-            sa.rows(pk, fields, &expr, limit),
-            sb.rows(pk, fields, &expr, limit)
-        );
-        let (ra, rb) = (ra?, rb?);
+        let (ra, rb) = rows_of_both((sa, sb), pk, fields, batch).await?;
         let by_key: HashMap<&Pk, &Row> = rb.iter().map(|r| (&r.pk, r)).collect();
         for x in &ra {
             // A key deleted on either side since the merge is not a content difference.
@@ -696,6 +690,22 @@ async fn sample(
         }
     }
     Ok(())
+}
+
+/// The rows of `keys` (a batch of at most [`SAMPLE_BATCH`]) on both sides, read at once.
+async fn rows_of_both(
+    (sa, sb): (&Side<'_>, &Side<'_>),
+    pk: &PrimaryKey,
+    fields: &[String],
+    keys: &[Pk],
+) -> Result<(Vec<Row>, Vec<Row>), VerifyError> {
+    let expr = in_expr(pk, keys);
+    let limit = Some(keys.len() as u64);
+    let (ra, rb) = tokio::join!(
+        sa.rows(pk, fields, &expr, limit),
+        sb.rows(pk, fields, &expr, limit)
+    );
+    Ok((ra?, rb?))
 }
 
 /// Every row of both sides, range by range (see the module docs).
@@ -826,13 +836,7 @@ async fn compare_range(
     }
     // The fields that differ, from both sides' rows read again.
     for batch in changed.chunks(SAMPLE_BATCH) {
-        let expr = in_expr(pk, batch);
-        let limit = Some(batch.len() as u64);
-        let (ra, rb) = tokio::join!(
-            sa.rows(pk, fields, &expr, limit),
-            sb.rows(pk, fields, &expr, limit)
-        );
-        let (ra, rb) = (ra?, rb?);
+        let (ra, rb) = rows_of_both((sa, sb), pk, fields, batch).await?;
         let on_a: HashMap<&Pk, &Row> = ra.iter().map(|r| (&r.pk, r)).collect();
         let on_b: HashMap<&Pk, &Row> = rb.iter().map(|r| (&r.pk, r)).collect();
         for k in batch {
