@@ -317,9 +317,8 @@ pub struct MigrateOptions {
     /// On failure, keep a partially restored collection on B (default: dropped).
     #[arg(long)]
     pub keep_partial: bool,
-    /// One phase after the other: the copy to the end, every binlog staged on B before the
-    /// first import, and B loaded after the last one, instead of importing and loading each
-    /// segment as soon as it is there (for comparison: the result is the same, only slower).
+    /// Stage every binlog on B before the first import, instead of importing each segment as
+    /// soon as it is staged (for comparison: the result is the same, only slower).
     #[arg(long)]
     pub sequential: bool,
     /// Every collection of every database (the default without -c/-d, said explicitly).
@@ -370,9 +369,8 @@ pub struct RestoreArgs {
     /// Keep a partially restored collection when the restore fails.
     #[arg(long)]
     pub keep_partial: bool,
-    /// Stage every binlog before the first import, and load after the last one, instead of
-    /// importing and loading each segment as soon as it is staged (for comparison: the result
-    /// is the same, only slower).
+    /// Stage every binlog before the first import, instead of importing each segment as soon
+    /// as it is staged (for comparison: the result is the same, only slower).
     #[arg(long)]
     pub sequential: bool,
     /// Create the collections, partitions and (with --rebuild-index) indexes; import no data.

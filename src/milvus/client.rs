@@ -620,7 +620,18 @@ impl MilvusClient {
                 .and_then(|i| r.in_memory_percentages.get(i).copied())
                 .unwrap_or(0));
         }
-        match self.get_loading_progress(collection).await {
+        match unary!(
+            self,
+            "GetLoadingProgress",
+            get_loading_progress,
+            pb::GetLoadingProgressRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                ..Default::default()
+            }
+        )
+        .await
+        {
             Ok(r) => Ok(r.progress),
             Err(e) if matches!(e.server_code(), Some((c, _)) if c == super::error::code::COLLECTION_NOT_LOADED) => {
                 Ok(0)
@@ -937,26 +948,6 @@ impl MilvusClient {
         collection: &str,
         replicas: i32,
     ) -> Result<(), MilvusError> {
-        self.load_request(collection, replicas, false).await
-    }
-
-    /// Asks a loaded collection (with `replicas` replicas) to load the segments that appeared
-    /// since it was loaded, such as imported ones: `LoadCollection` with `refresh`, which every
-    /// proto from 2.2 on has (field 6; the loaded replica count must be given again). Follow it
-    /// with [`MilvusClient::refresh_progress`].
-    ///
-    /// # Errors
-    /// [`MilvusError`], e.g. when the collection is not loaded.
-    pub async fn refresh_load(&self, collection: &str, replicas: i32) -> Result<(), MilvusError> {
-        self.load_request(collection, replicas, true).await
-    }
-
-    async fn load_request(
-        &self,
-        collection: &str,
-        replicas: i32,
-        refresh: bool,
-    ) -> Result<(), MilvusError> {
         unary!(
             self,
             "LoadCollection",
@@ -965,42 +956,11 @@ impl MilvusClient {
                 db_name: self.db.clone(),
                 collection_name: collection.to_string(),
                 replica_number: replicas,
-                refresh,
                 ..Default::default()
             }
         )
         .await
         .map(drop)
-    }
-
-    /// How far the last [`MilvusClient::refresh_load`] of a collection got, in percent
-    /// (`GetLoadingProgress`'s `refresh_progress`: 100 once every segment the refresh found is
-    /// loaded).
-    ///
-    /// # Errors
-    /// [`MilvusError`].
-    pub async fn refresh_progress(&self, collection: &str) -> Result<i64, MilvusError> {
-        Ok(self
-            .get_loading_progress(collection)
-            .await?
-            .refresh_progress)
-    }
-
-    async fn get_loading_progress(
-        &self,
-        collection: &str,
-    ) -> Result<pb::GetLoadingProgressResponse, MilvusError> {
-        unary!(
-            self,
-            "GetLoadingProgress",
-            get_loading_progress,
-            pb::GetLoadingProgressRequest {
-                db_name: self.db.clone(),
-                collection_name: collection.to_string(),
-                ..Default::default()
-            }
-        )
-        .await
     }
 
     /// How many in-memory replicas of a loaded collection the server keeps (`GetReplicas` by

@@ -63,14 +63,6 @@ impl ServerVersion {
         self.at_least(2, 4, 0)
     }
 
-    /// Whether a collection is loaded before its imports, and refreshed after them
-    /// ([`super::MilvusClient::refresh_load`]), so that each segment is loaded as its import
-    /// ends. Tested here on 2.3. From 2.4 it follows the protos (`refresh` and
-    /// `refresh_progress` in `v2.4.0` through `master`); 2.2 loads after the imports, as before.
-    pub fn loads_before_import(&self) -> bool {
-        self.at_least(2, 3, 0)
-    }
-
     /// The `skip_disk_quota_check` import option is understood from 2.4 (older servers ignore
     /// unknown options, so this only keeps requests tidy).
     pub fn supports_skip_disk_quota(&self) -> bool {

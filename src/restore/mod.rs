@@ -822,21 +822,6 @@ impl Ctx<'_> {
                 *f = import_path(&self.req.profile.milvus_storage, f);
             }
         }
-        // Loaded before the imports: each segment is then loaded as its import ends, while later
-        // ones are still being copied and imported, and only a refresh follows the last import.
-        // Not with delete-only (L0) units: a loaded collection refuses them (2.4.5 on). Not
-        // `--sequential`, which keeps the phases one after the other.
-        let mut notes = Vec::new();
-        let early = if self.req.load
-            && self.req.rebuild_index
-            && !self.req.sequential
-            && c.version().loads_before_import()
-            && !units.iter().any(|u| u.l0)
-        {
-            Some(self.start_load(c, t, &mut notes).await?)
-        } else {
-            None
-        };
         let started = Instant::now();
         let all_there = || {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -869,15 +854,11 @@ impl Ctx<'_> {
         if self.req.rebuild_index {
             self.wait_for_indexes(c, t).await?;
         }
-        let replicas = match early {
-            Some(true) => {
-                let replicas = self.loaded(c, t).await?;
-                self.refresh(c, t, replicas).await?;
-                Some(replicas)
-            }
-            Some(false) => None,
-            None if self.req.load => self.load(c, t, &mut notes).await?,
-            None => None,
+        let mut notes = Vec::new();
+        let replicas = if self.req.load {
+            self.load(c, t, &mut notes).await?
+        } else {
+            None
         };
         let loaded = replicas.is_some();
         let index_load_secs = il_started.elapsed().as_secs_f64();
@@ -1314,16 +1295,15 @@ impl Ctx<'_> {
         }
     }
 
-    /// Starts loading the collection with the source's replica count (see
-    /// [`meta::load_with_replicas`]); false when it cannot be loaded because a vector field has
-    /// no index (the source had none and none was rebuilt): rows are then checked by the
-    /// imports. [`Ctx::loaded`] waits for the load.
-    async fn start_load(
+    /// Loads the collection with the source's replica count (see [`meta::load_with_replicas`]);
+    /// the replicas it got, or `None` when it cannot be loaded because a vector field has no
+    /// index (the source had none and none was rebuilt): rows are then checked by the imports.
+    async fn load(
         &self,
         c: &MilvusClient,
         t: &Task<'_>,
         notes: &mut Vec<String>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<u32>, Error> {
         let indexed: Vec<String> = c
             .describe_index(&t.name)
             .await
@@ -1352,7 +1332,7 @@ impl Ctx<'_> {
                     "--rebuild-index not given"
                 }
             ));
-            return Ok(false);
+            return Ok(None);
         }
         self.observer
             .step(&format!("loading `{}.{}`", t.db, t.name));
@@ -1364,25 +1344,6 @@ impl Ctx<'_> {
             .await
             .map_err(self.step_err(t, "LoadCollection", None))?;
         notes.extend(note);
-        Ok(true)
-    }
-
-    /// [`Ctx::start_load`], then [`Ctx::loaded`]: the replicas, or `None` when it cannot be
-    /// loaded.
-    async fn load(
-        &self,
-        c: &MilvusClient,
-        t: &Task<'_>,
-        notes: &mut Vec<String>,
-    ) -> Result<Option<u32>, Error> {
-        if !self.start_load(c, t, notes).await? {
-            return Ok(None);
-        }
-        Ok(Some(self.loaded(c, t).await?))
-    }
-
-    /// Waits until a load [`Ctx::start_load`] started is complete; the replicas it got.
-    async fn loaded(&self, c: &MilvusClient, t: &Task<'_>) -> Result<u32, Error> {
         loop {
             let p = c.loading_progress(&t.name).await.map_err(self.step_err(
                 t,
@@ -1390,38 +1351,19 @@ impl Ctx<'_> {
                 None,
             ))?;
             if p >= 100 {
-                return meta::loaded_replicas(c, &t.name)
-                    .await
-                    .map_err(self.step_err(t, "GetReplicas", None));
+                let replicas = meta::loaded_replicas(c, &t.name).await;
+                return Ok(Some(replicas.map_err(self.step_err(
+                    t,
+                    "GetReplicas",
+                    None,
+                ))?));
             }
             self.req.context.pause(POLL).await?;
         }
     }
 
-    /// Loads the segments imported into a collection that was loaded before its imports
-    /// (with `replicas` replicas), and waits until every one is loaded.
-    async fn refresh(&self, c: &MilvusClient, t: &Task<'_>, replicas: u32) -> Result<(), Error> {
-        self.observer.step(&format!(
-            "loading the imported segments of `{}.{}`",
-            t.db, t.name
-        ));
-        let replicas = i32::try_from(replicas).unwrap_or(i32::MAX);
-        c.refresh_load(&t.name, replicas)
-            .await
-            .map_err(self.step_err(t, "LoadCollection (refresh)", None))?;
-        loop {
-            let p = c.refresh_progress(&t.name).await.map_err(self.step_err(
-                t,
-                "GetLoadingProgress",
-                None,
-            ))?;
-            if p >= 100 {
-                return Ok(());
-            }
-            self.req.context.pause(POLL).await?;
-        }
-    }
-
+    /// Compares row counts: `count(*)` against the backup's recorded counts when the collection
+    /// is loaded and counts were recorded; otherwise the import jobs' rows against the segments'.
     async fn verify(
         &self,
         c: &MilvusClient,
