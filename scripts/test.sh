@@ -8,8 +8,9 @@
 # The copy tests start their own real s3s-fs and MinIO servers on free loopback ports and stop
 # them at the end. The tests that need real Milvus run in two rounds, one stack at a time (two
 # Milvus at once is what the 2-core machine carries well):
-#   1. everything but `minio_stack::` (`versions::` also starts a Milvus 2.2.16 and a Milvus
-#      2.3.5 on local disk, at offsets 1400 and 1500, in target/mm-test-versions), with the
+#   1. everything but `minio_stack::` (single Milvus on local disk also start, in
+#      target/mm-test-versions: 2.2.16 and 2.3.5 for `versions::` at offsets 1400 and 1500,
+#      2.3.5 with authentication at 1800, and 2.3.5 for the `migrate --all` test at 1900), with the
 #      s3s-fs stack this script starts with
 #      scripts/stack.sh in target/mm-test-stack (Milvus A/B at offsets 1000/1100: proxies 20530
 #      and 20630; stores on 9300 and 9400, so a demo stack on the default ports may run at the

@@ -90,7 +90,7 @@ pub struct ByteLimiter {
 /// The ranked waiters of a [`ByteLimiter`]: (rank, arrival) -> the signal that wakes it.
 #[derive(Debug, Default)]
 struct Turns {
-    waiting: Mutex<BTreeMap<(u64, u64), Arc<tokio::sync::Notify>>>,
+    waiting: Mutex<Waiting>,
     arrivals: AtomicU64,
 }
 

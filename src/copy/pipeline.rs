@@ -97,8 +97,8 @@ impl Ctx {
     }
 
     /// Reads `range` of `item`'s source object (all of it when `None`) through the byte limiter
-    /// (at the item's rank) into one buffer of the expected size, handing it on to the MD5 lanes in [`PIECE`]s as it
-    /// fills. With `hash` at [`Hash::UnlessSourceMd5`], a whole object whose ETag is its MD5
+    /// (at the item's rank) into one buffer of the expected size, handing it on to the MD5
+    /// lanes in [`PIECE`]s as it fills. With `hash` at [`Hash::UnlessSourceMd5`], a whole object whose ETag is its MD5
     /// is not hashed: that ETag is the digest.
     async fn fetch(
         &self,

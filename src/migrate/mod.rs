@@ -113,7 +113,7 @@ pub struct MigrateRequest {
     pub to: Profile,
     /// Backup name; default derived from the request, so a rerun finds its state.
     pub name: Option<String>,
-    /// Collections (`coll`, `db.coll`, `db.*`).
+    /// Collections (`coll`, `db.coll`, `db.*`); none: the whole instance.
     pub selectors: Vec<Selector>,
     /// Target names.
     pub naming: Naming,
@@ -146,6 +146,13 @@ pub struct MigrateRequest {
     pub verify: VerifyOptions,
     /// Shared limit and cancel signal.
     pub context: RunContext,
+}
+
+impl MigrateRequest {
+    /// Every database of A, also those without collections (no selector, `--all`).
+    fn whole_instance(&self) -> bool {
+        self.selectors.is_empty()
+    }
 }
 
 /// Time spent in one phase.
@@ -643,7 +650,7 @@ impl Stages<'_> {
                 selectors: plan.resolved.clone(),
                 strategy: create::FlushStrategy::Auto,
                 rbac: self.req.rbac.is_some(),
-                every_database: self.req.selectors.is_empty(),
+                every_database: self.req.whole_instance(),
                 overrides: self.req.overrides.clone(),
                 state_dir: self.req.state_dir.clone(),
                 context: self.context.clone(),
@@ -817,7 +824,7 @@ impl Stages<'_> {
                 // A whole instance restores all the backup holds (the collections resolved
                 // once, which the create pinned), so the databases without collections it
                 // records are created too.
-                selectors: if req.selectors.is_empty() {
+                selectors: if req.whole_instance() {
                     Vec::new()
                 } else {
                     plan.resolved.clone()

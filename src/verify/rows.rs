@@ -433,9 +433,7 @@ pub fn digests(
     fields: &[schema::FieldData],
     pk: &PrimaryKey,
 ) -> Result<Vec<(Pk, u128)>, DecodeError> {
-    let keys = pk
-        .column(fields)
-        .ok_or_else(|| DecodeError(format!("no `{}` key column in the answer", pk.name)))?;
+    let keys = key_column(fields, pk)?;
     let n = keys.len();
     if n == 0 {
         return Ok(Vec::new());
@@ -463,6 +461,12 @@ pub fn digests(
         .collect())
 }
 
+/// The answer's key column.
+fn key_column(fields: &[schema::FieldData], pk: &PrimaryKey) -> Result<Vec<Pk>, DecodeError> {
+    pk.column(fields)
+        .ok_or_else(|| DecodeError(format!("no `{}` key column in the answer", pk.name)))
+}
+
 /// The rows of a query answer: the key column `pk`, every other column by field name (the
 /// dynamic field under its name, `$meta`).
 ///
@@ -470,9 +474,7 @@ pub fn digests(
 /// A column of another length than the key column, a vector column that does not split into
 /// rows, or a missing or mistyped key column.
 pub fn decode(fields: &[schema::FieldData], pk: &PrimaryKey) -> Result<Vec<Row>, DecodeError> {
-    let keys = pk
-        .column(fields)
-        .ok_or_else(|| DecodeError(format!("no `{}` key column in the answer", pk.name)))?;
+    let keys = key_column(fields, pk)?;
     let n = keys.len();
     let mut rows: Vec<Row> = keys
         .into_iter()
@@ -666,44 +668,42 @@ mod tests {
                 .collect();
             assert_eq!(digests(&cols, &pk()).unwrap(), rows);
         }
-        let mut short = answer(["1", "2"], [1.0, 2.0]);
-        short.push(scalar(
-            "short",
-            scalar_field::Data::LongData(LongArray { data: vec![1] }),
-        ));
-        let e = digests(&short, &pk()).unwrap_err();
-        assert!(e.0.contains("`short` has 1 values for 2 rows"), "{e:?}");
-        let mut odd = answer(["1", "2"], [1.0, 2.0]);
-        odd.push(vector(
-            "odd",
-            8,
-            vector_field::Data::BinaryVector(vec![1, 2, 3]),
-        ));
-        assert!(digests(&odd, &pk()).unwrap_err().0.contains("do not split"));
     }
 
     #[test]
+    /// Both readings of an answer, rows and column digests, refuse the same malformed columns.
     fn malformed_columns_are_errors() {
+        let errors = |cols: &[FieldData]| {
+            [
+                decode(cols, &pk()).map(drop).unwrap_err(),
+                digests(cols, &pk()).map(drop).unwrap_err(),
+            ]
+        };
         let mut cols = answer(["1", "2"], [1.0, 2.0]);
         cols.push(scalar(
             "short",
             scalar_field::Data::LongData(LongArray { data: vec![1] }),
         ));
-        let e = decode(&cols, &pk()).unwrap_err();
-        assert!(e.0.contains("`short` has 1 values for 2 rows"), "{e:?}");
+        for e in errors(&cols) {
+            assert!(e.0.contains("`short` has 1 values for 2 rows"), "{e:?}");
+        }
         let cols = vec![vector(
             "bv",
             8,
             vector_field::Data::BinaryVector(vec![1, 2, 3]),
         )];
-        assert!(decode(&cols, &pk()).is_err(), "no key column");
+        for e in errors(&cols) {
+            assert!(e.0.contains("no `id` key column"), "{e:?}");
+        }
         let mut cols = answer(["1", "2"], [1.0, 2.0]);
         cols.push(vector(
             "odd",
             8,
             vector_field::Data::BinaryVector(vec![1, 2, 3]),
         ));
-        assert!(decode(&cols, &pk()).unwrap_err().0.contains("do not split"));
+        for e in errors(&cols) {
+            assert!(e.0.contains("do not split"), "{e:?}");
+        }
     }
 
     #[test]
