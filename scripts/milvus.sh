@@ -20,9 +20,11 @@
 #   --root-path P      MM_MILVUS_S3_ROOT_PATH   default files
 #   --auth on|off      MM_MILVUS_AUTH           off (default) or on: common.security.
 #                                               authorizationEnabled, user root / password Milvus
-# OFFSET defaults to 0. Ports: proxy 19530+N (internal 19529+N), rootCoord 53100+N, queryCoord
+# OFFSET defaults to 0. Ports: proxy 19530+N (internal 19529+N), rootCoord 13100+N, queryCoord
 # 19531+N, queryNode 21123+N, indexCoord 22930+N, indexNode 21121+N, dataCoord 13333+N,
 # dataNode 21124+N, etcd 2379+N / 2380+N, natsmq 4222+N (unused), metrics and /healthz 9091+N.
+# All stay below Linux's ephemeral range (32768-60999) for offsets below 9838, so no outgoing
+# connection of another process can hold one (Milvus's own rootCoord default, 53100, is in it).
 # Everything listens on 127.0.0.1 only (2.2.16 has no `<component>.ip` keys: its components
 # register with the machine's own address).
 #
@@ -50,7 +52,7 @@ STOP_TIMEOUT="${MM_MILVUS_STOP_TIMEOUT:-30}"
 
 # component base-port; the instance uses base + OFFSET.
 BASE_PORTS=(
-    "proxy 19530" "proxy.internal 19529" "rootCoord 53100" "queryCoord 19531"
+    "proxy 19530" "proxy.internal 19529" "rootCoord 13100" "queryCoord 19531"
     "queryNode 21123" "indexCoord 22930" "indexNode 21121" "dataCoord 13333"
     "dataNode 21124" "etcd.client 2379" "etcd.peer 2380" "natsmq 4222" "metrics 9091"
 )

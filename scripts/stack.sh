@@ -167,37 +167,21 @@ start_all() {
     MM_CREATE_BUCKETS=0 bash "$HERE/s3-stores.sh" start "$STORES"
 
     # Both Milvus at once (5-9 s together instead of 2-3 s each, one after the other).
-    # Milvus's rootCoord port (53100 + offset) lies in Linux's ephemeral port range, so an
-    # outgoing connection of another process can hold it for a moment: a start that fails with
-    # "address already in use" is retried (at most three attempts per side).
-    local side port ak sk bucket offset t0=$SECONDS attempt
+    local side port ak sk bucket offset t0=$SECONDS
     local -A pid=()
-    local todo=(a b) failed=()
-    for attempt in 1 2 3; do
-        for s in "${SIDES[@]}"; do
-            read -r side port ak sk bucket offset <<<"$s"
-            [[ " ${todo[*]} " == *" $side "* ]] || continue
-            bash "$HERE/milvus.sh" start "$MILVUS" "$side" "$offset" --s3-address 127.0.0.1 \
-                --s3-port "$port" --access-key "$ak" --secret-key "$sk" --bucket "$bucket" \
-                --root-path "$ROOT_PATH" >"$MILVUS/$side.start.out" 2>&1 &
-            pid[$side]=$!
-        done
-        failed=()
-        local port_clash=1
-        for side in "${todo[@]}"; do
-            if ! wait "${pid[$side]}"; then
-                failed+=("$side")
-                grep -q "address already in use" "$MILVUS/$side.start.out" || port_clash=0
-            fi
-            cat "$MILVUS/$side.start.out"
-            rm -f "$MILVUS/$side.start.out"
-        done
-        ((${#failed[@]})) || break
-        if [[ $port_clash == 0 || $attempt == 3 ]]; then break; fi
-        echo "stack.sh: milvus ${failed[*]}: a port was briefly taken; starting again" >&2
-        for side in "${failed[@]}"; do bash "$HERE/milvus.sh" stop "$MILVUS" "$side" >/dev/null 2>&1 || true; done
-        todo=("${failed[@]}")
-        sleep 2
+    local failed=()
+    for s in "${SIDES[@]}"; do
+        read -r side port ak sk bucket offset <<<"$s"
+        bash "$HERE/milvus.sh" start "$MILVUS" "$side" "$offset" --s3-address 127.0.0.1 \
+            --s3-port "$port" --access-key "$ak" --secret-key "$sk" --bucket "$bucket" \
+            --root-path "$ROOT_PATH" >"$MILVUS/$side.start.out" 2>&1 &
+        pid[$side]=$!
+    done
+    for s in "${SIDES[@]}"; do
+        read -r side _ <<<"$s"
+        wait "${pid[$side]}" || failed+=("$side")
+        cat "$MILVUS/$side.start.out"
+        rm -f "$MILVUS/$side.start.out"
     done
     if ((${#failed[@]})); then
         echo "stack.sh: milvus ${failed[*]} did not start; stopping the stack" >&2

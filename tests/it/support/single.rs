@@ -167,43 +167,33 @@ fn start(spec: &Spec) -> Result<Single, String> {
     let dir = root.join(DIR);
     std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     let lock = root.join(format!("{DIR}.lock"));
-    let mut last = String::new();
-    // rootCoord's port lies in the ephemeral range: a start that finds it briefly taken is
-    // tried again, as scripts/stack.sh does.
-    for _ in 0..3 {
-        let out = Command::new("flock")
-            .arg("-o")
-            .arg(&lock)
-            .arg("bash")
-            .arg(root.join("scripts/milvus.sh"))
-            .args(["start", dir.to_str().unwrap(), spec.name])
-            .arg(spec.offset.to_string())
-            .args(["--milvus-version", spec.version, "--storage", "local"])
-            .args(["--auth", if spec.auth { "on" } else { "off" }])
-            .current_dir(root)
-            .output()
-            .map_err(|e| format!("cannot run flock/bash scripts/milvus.sh: {e}"))?;
-        if out.status.success() {
-            return read(&dir.join(spec.name));
-        }
-        last = format!(
-            "`scripts/milvus.sh start {} {} {} --milvus-version {} --storage local` failed \
-             ({}); run scripts/install-deps.sh if Milvus {} is missing\nstdout:\n{}\nstderr:\n{}",
-            dir.display(),
-            spec.name,
-            spec.offset,
-            spec.version,
-            out.status,
-            spec.version,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if !last.contains("address already in use") && !last.contains("ports in use") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_secs(2));
+    let out = Command::new("flock")
+        .arg("-o")
+        .arg(&lock)
+        .arg("bash")
+        .arg(root.join("scripts/milvus.sh"))
+        .args(["start", dir.to_str().unwrap(), spec.name])
+        .arg(spec.offset.to_string())
+        .args(["--milvus-version", spec.version, "--storage", "local"])
+        .args(["--auth", if spec.auth { "on" } else { "off" }])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run flock/bash scripts/milvus.sh: {e}"))?;
+    if out.status.success() {
+        return read(&dir.join(spec.name));
     }
-    Err(last)
+    Err(format!(
+        "`scripts/milvus.sh start {} {} {} --milvus-version {} --storage local` failed \
+         ({}); run scripts/install-deps.sh if Milvus {} is missing\nstdout:\n{}\nstderr:\n{}",
+        dir.display(),
+        spec.name,
+        spec.offset,
+        spec.version,
+        out.status,
+        spec.version,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
 }
 
 fn read(d: &Path) -> Result<Single, String> {
