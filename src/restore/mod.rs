@@ -247,11 +247,13 @@ pub fn consumption_order(info: &BackupInfo, backup_dir: &str) -> Result<Vec<Stri
     Ok(out)
 }
 
-/// A collection's segments in the order they are staged and imported: data before the
-/// delete-only (L0) segments.
+/// A collection's segments in the order they are staged and imported: data segments largest
+/// first, then the delete-only (L0) segments. When the copy is the slow part, what is left
+/// after its last byte is the import of the segment that arrived last, so that one is the
+/// smallest; larger ones import while later ones are still on their way.
 fn import_order(c: &CollectionBackupInfo) -> Vec<&SegmentBackupInfo> {
     let mut segments: Vec<&SegmentBackupInfo> = c.segments().collect();
-    segments.sort_by_key(|s| s.is_l0);
+    segments.sort_by_key(|s| (s.is_l0, std::cmp::Reverse(s.size)));
     segments
 }
 
@@ -1441,6 +1443,7 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backup::PartitionBackupInfo;
 
     #[test]
     fn imports_name_keys_on_s3_and_files_as_milvus_sees_them_on_local_disk() {
@@ -1460,6 +1463,32 @@ mod tests {
             import_path(&local, "restore-temp-ab"),
             format!("{}/data/restore-temp-ab", cwd.display())
         );
+    }
+
+    #[test]
+    fn segments_import_largest_first_and_delete_only_ones_last() {
+        let seg = |segment_id, size, is_l0| SegmentBackupInfo {
+            segment_id,
+            size,
+            is_l0,
+            ..Default::default()
+        };
+        let c = CollectionBackupInfo {
+            partition_backups: vec![
+                PartitionBackupInfo {
+                    segment_backups: vec![seg(1, 10, false), seg(2, 500, false), seg(3, 900, true)],
+                    ..Default::default()
+                },
+                PartitionBackupInfo {
+                    segment_backups: vec![seg(4, 700, false), seg(5, 10, false)],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let ids: Vec<i64> = import_order(&c).iter().map(|s| s.segment_id).collect();
+        // Equal sizes keep the backup's order.
+        assert_eq!(ids, [4, 2, 1, 5, 3]);
     }
 
     #[test]
