@@ -118,9 +118,12 @@ start() {
     for s in "${STORES[@]}"; do
         read -r name port ak sk bucket <<<"$s"
         local ok=0
+        pid=$(cat "$DIR/$name.pid")
         for _ in $(seq 300); do
             if ready "$port"; then ok=1; break; fi
-            running_pid "$name" >/dev/null || break
+            # Alive, not running_pid: until nohup has exec'd the server, its command line is
+            # still this script's.
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
         if [[ $ok != 1 ]]; then
