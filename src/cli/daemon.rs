@@ -415,7 +415,7 @@ pub async fn jobs(args: JobsArgs) -> Result<u8> {
                         keep_partial: w.keep_partial,
                         verify: w.check.mode.to_string(),
                         verify_sample: Some(w.check.sample),
-                        verify_page: Some(w.check.page),
+                        verify_page: w.check.page,
                         sequential: w.sequential,
                         all: w.all,
                         rbac: w.rbac.rbac,

@@ -198,9 +198,10 @@ pub struct VerifyFlags {
     /// Rows compared field by field in sample mode.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub sample: u64,
-    /// Rows per key range in full mode (at most 16384).
-    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=16_384))]
-    pub page: u64,
+    /// Rows per key range in full mode (at most 16384) [default: sized by the rows' width,
+    /// about 16 MiB per range].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16_384))]
+    pub page: Option<u64>,
 }
 
 impl VerifyFlags {

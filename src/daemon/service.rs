@@ -135,8 +135,7 @@ fn verify_spec(
     } else {
         mode.parse().map_err(|e| bad(format!("verify: {e}")))?
     };
-    let page = page.unwrap_or(d.page);
-    if !(1..=MAX_QUERY_LIMIT).contains(&page) {
+    if let Some(page) = page.filter(|p| !(1..=MAX_QUERY_LIMIT).contains(p)) {
         return Err(bad(format!(
             "verify_page: {page} is not in 1..{MAX_QUERY_LIMIT}"
         )));

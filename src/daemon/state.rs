@@ -372,12 +372,13 @@ mod tests {
         let o = m.verify;
         assert_eq!(
             (o.mode, o.sample, o.page),
-            (VerifyMode::Sample, 1000, 4096),
+            (VerifyMode::Sample, 1000, None),
             "as `migrate` without flags"
         );
         // And the new fields survive a round trip.
         let mut n = m.clone();
         n.verify.mode = VerifyMode::Full;
+        n.verify.page = Some(2048);
         n.rbac = Some(JobRbac {
             passwords: Some("/etc/pw.yaml".into()),
         });

@@ -61,7 +61,7 @@ pub use rows::{Row, SetDigest, Value, decode};
 use crate::config::Profile;
 use crate::create::Selector;
 use crate::error::Error;
-use crate::milvus::proto::schema::FieldData;
+use crate::milvus::proto::schema::{CollectionSchema, DataType, FieldData, FieldSchema};
 use crate::milvus::query::{Consistency, MAX_QUERY_LIMIT, in_expr, range_expr};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, Pk, PrimaryKey};
 use crate::restore::Naming;
@@ -185,8 +185,9 @@ pub struct VerifyOptions {
     pub mode: VerifyMode,
     /// Rows compared field by field in `sample` mode.
     pub sample: u64,
-    /// Rows per key range and per page in `full` mode (at most 16384).
-    pub page: u64,
+    /// Rows per key range and per page in `full` mode (at most 16384); `None`: sized by the
+    /// rows' width, so that each answer holds about [`RANGE_BYTES`].
+    pub page: Option<u64>,
     /// Seed of the sample.
     pub seed: u64,
 }
@@ -196,7 +197,7 @@ impl Default for VerifyOptions {
         Self {
             mode: VerifyMode::Sample,
             sample: 1000,
-            page: 4096,
+            page: None,
             seed: 0x5eed,
         }
     }
@@ -401,18 +402,20 @@ impl Side<'_> {
         Ok(rows)
     }
 
-    /// [`Side::rows`]' keys and digests only, computed from the answer's columns.
+    /// [`Side::rows`]' keys and digests only, computed from the answer's columns, and the
+    /// answer's size in bytes (as encoded on the wire).
     async fn digests(
         &self,
         pk: &PrimaryKey,
         fields: &[String],
         expr: &str,
         limit: Option<u64>,
-    ) -> Result<Vec<(Pk, u128)>, VerifyError> {
+    ) -> Result<(Vec<(Pk, u128)>, usize), VerifyError> {
         let answer = self.answer(fields, expr, limit).await?;
+        let bytes = answer.iter().map(prost::Message::encoded_len).sum();
         let mut digests = rows::digests(&answer, pk).map_err(|e| self.decode_err(e))?;
         self.in_key_order(&mut digests, |d| &d.0, limit)?;
-        Ok(digests)
+        Ok((digests, bytes))
     }
 
     /// One Strong query (a single key): this Milvus has then applied everything written
@@ -605,7 +608,10 @@ pub async fn verify_collection(
             report.rows_b = b.count(b_coll, &[]).await.map_err(sb.err())?.max(0) as u64;
         }
         VerifyMode::Sample => sample(&sa, &sb, &pk, &fields, opts, &mut report).await?,
-        VerifyMode::Full => full(&sa, &sb, &pk, &fields, opts, &mut report).await?,
+        VerifyMode::Full => {
+            let pager = Pager::new(opts.page, &schema_a);
+            full(&sa, &sb, &pk, &fields, pager, &mut report).await?
+        }
     }
     report.secs = started.elapsed().as_secs_f64();
     Ok(report)
@@ -714,10 +720,9 @@ async fn full(
     sb: &Side<'_>,
     pk: &PrimaryKey,
     fields: &[String],
-    opts: &VerifyOptions,
+    mut pager: Pager,
     report: &mut CollectionVerification,
 ) -> Result<(), VerifyError> {
-    let page = opts.page.clamp(1, MAX_QUERY_LIMIT);
     // A's keys (a key column only: cheap) cut the key space into ranges of `page` rows with
     // both ends known, so that A's query of a range reads that range only (an open-ended
     // query with a limit reads up to the limit from every segment).
@@ -727,8 +732,10 @@ async fn full(
         async move { sa.digests(pk, fields, &expr, Some(MAX_QUERY_LIMIT)).await }
     };
     let mut lo: Option<Pk> = None;
+    let mut page = pager.page;
     let mut hi = range_end(&mut keys, page).await?;
-    let mut a_digests = a_range(None, hi.as_ref()).await?;
+    let (mut a_digests, bytes) = a_range(None, hi.as_ref()).await?;
+    pager.saw(a_digests.len(), bytes);
     loop {
         report.ranges += 1;
         report.rows_a += a_digests.len() as u64;
@@ -736,11 +743,11 @@ async fn full(
         // at once.
         let next = async {
             if hi.is_none() {
-                return Ok((None, Vec::new()));
+                return Ok((None, Vec::new(), 0));
             }
-            let h = range_end(&mut keys, page).await?;
-            let rows = a_range(hi.as_ref(), h.as_ref()).await?;
-            Ok::<_, VerifyError>((h, rows))
+            let h = range_end(&mut keys, pager.page).await?;
+            let (rows, bytes) = a_range(hi.as_ref(), h.as_ref()).await?;
+            Ok::<_, VerifyError>((h, rows, bytes))
         };
         let this = compare_range(
             (sa, sb),
@@ -756,10 +763,106 @@ async fn full(
         if hi.is_none() {
             return Ok(());
         }
-        let (h, digests) = next?;
+        let (h, digests, bytes) = next?;
+        // B's pages of the next range are as long as the range.
+        page = pager.page;
+        pager.saw(digests.len(), bytes);
         lo = hi;
         hi = h;
         a_digests = digests;
+    }
+}
+
+/// What one range's answer holds, about, in `full` mode when the page is sized by the rows'
+/// width: a sixteenth of what Milvus's components accept from each other (256 MiB), so that a
+/// range of rows wider than the ones seen so far still passes, and the two answers in flight
+/// stay a few tens of MiB. Larger pages cost the servers less per row (each query merges its
+/// segments' answers once), up to Milvus's limit of 16384 rows.
+const RANGE_BYTES: u64 = 16 << 20;
+
+/// Rows per range in `full` mode: a fixed `--page`, or sized by the rows' width. The first
+/// range is sized by the widest row the schema allows (strings and JSON at their maximum
+/// length); the next ones by the widest rows seen so far.
+#[derive(Debug, Clone, Copy)]
+struct Pager {
+    fixed: bool,
+    /// Rows in the next range.
+    page: u64,
+    /// Widest rows seen (bytes per row of one answer).
+    width: u64,
+}
+
+impl Pager {
+    fn new(page: Option<u64>, schema: &CollectionSchema) -> Pager {
+        match page {
+            Some(p) => Pager {
+                fixed: true,
+                page: p.clamp(1, MAX_QUERY_LIMIT),
+                width: 0,
+            },
+            None => Pager {
+                fixed: false,
+                page: rows_within(RANGE_BYTES, widest_row(schema)),
+                width: 0,
+            },
+        }
+    }
+
+    /// An answer of `rows` rows in `bytes` bytes.
+    fn saw(&mut self, rows: usize, bytes: usize) {
+        if self.fixed || rows == 0 {
+            return;
+        }
+        self.width = self.width.max((bytes as u64).div_ceil(rows as u64));
+        self.page = rows_within(RANGE_BYTES, self.width);
+    }
+}
+
+fn rows_within(bytes: u64, width: u64) -> u64 {
+    (bytes / width.max(1)).clamp(1, MAX_QUERY_LIMIT)
+}
+
+/// Milvus's limit on a JSON value (`common.JSONMaxLength`), and the length assumed for values
+/// whose schema sets no bound (sparse vectors).
+const LONGEST_VALUE: u64 = 64 << 10;
+
+/// The most bytes a row of `schema` can take in an answer: every field at its widest, the
+/// dynamic field as the longest JSON.
+fn widest_row(schema: &CollectionSchema) -> u64 {
+    let dynamic = if schema.enable_dynamic_field {
+        LONGEST_VALUE
+    } else {
+        0
+    };
+    schema.fields.iter().map(widest_value).sum::<u64>() + dynamic
+}
+
+fn widest_value(f: &FieldSchema) -> u64 {
+    let param = |key: &str| {
+        f.type_params
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.parse::<u64>().ok())
+    };
+    let dim = || param("dim").unwrap_or(0);
+    let string = || param("max_length").unwrap_or(u64::from(u16::MAX));
+    let scalar = |t: DataType| match t {
+        DataType::Bool => 1,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Float => 4,
+        DataType::Int64 | DataType::Double | DataType::Timestamptz => 8,
+        DataType::String | DataType::VarChar | DataType::Text => string(),
+        _ => LONGEST_VALUE,
+    };
+    match DataType::try_from(f.data_type).unwrap_or(DataType::None) {
+        DataType::FloatVector => dim() * 4,
+        DataType::Float16Vector | DataType::BFloat16Vector => dim() * 2,
+        DataType::Int8Vector => dim(),
+        DataType::BinaryVector => dim().div_ceil(8),
+        DataType::Array => {
+            let element = DataType::try_from(f.element_type).unwrap_or(DataType::None);
+            param("max_capacity").unwrap_or(4096) * scalar(element)
+        }
+        t => scalar(t),
     }
 }
 
@@ -799,7 +902,7 @@ async fn compare_range(
     let mut matched = 0u64;
     let mut cursor = lo.cloned();
     loop {
-        let digests = sb
+        let (digests, _) = sb
             .digests(pk, fields, &range_expr(pk, cursor.as_ref(), hi), Some(page))
             .await?;
         let n = digests.len() as u64;
@@ -951,6 +1054,93 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyReport, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn schema(fields: &[(DataType, &[(&str, &str)], DataType)], dynamic: bool) -> CollectionSchema {
+        let fields = fields
+            .iter()
+            .map(|(t, params, element)| FieldSchema {
+                data_type: *t as i32,
+                element_type: *element as i32,
+                type_params: params
+                    .iter()
+                    .map(|(k, v)| crate::milvus::proto::common::KeyValuePair {
+                        key: (*k).into(),
+                        value: (*v).into(),
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        CollectionSchema {
+            fields,
+            enable_dynamic_field: dynamic,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_row_at_its_widest_counts_every_field_at_its_bound() {
+        use DataType as T;
+        let s = schema(
+            &[
+                (T::Int64, &[], T::None),
+                (T::FloatVector, &[("dim", "128")], T::None),
+                (T::BinaryVector, &[("dim", "12")], T::None),
+                (T::VarChar, &[("max_length", "100")], T::None),
+                (T::Array, &[("max_capacity", "4")], T::Int32),
+                (
+                    T::Array,
+                    &[("max_capacity", "2"), ("max_length", "10")],
+                    T::VarChar,
+                ),
+                (T::Bool, &[], T::None),
+                (T::Json, &[], T::None),
+            ],
+            true,
+        );
+        assert_eq!(
+            widest_row(&s),
+            8 + 512 + 2 + 100 + 16 + 20 + 1 + LONGEST_VALUE + LONGEST_VALUE
+        );
+    }
+
+    #[test]
+    fn ranges_are_sized_by_the_widest_rows_seen_unless_the_page_is_given() {
+        use DataType as T;
+        let narrow = schema(
+            &[
+                (T::Int64, &[], T::None),
+                (T::FloatVector, &[("dim", "128")], T::None),
+            ],
+            false,
+        );
+        let wide = schema(
+            &[
+                (T::Int64, &[], T::None),
+                (T::FloatVector, &[("dim", "32768")], T::None),
+            ],
+            false,
+        );
+        // Narrow rows: Milvus's most rows per query.
+        assert_eq!(Pager::new(None, &narrow).page, MAX_QUERY_LIMIT);
+        // 128 KiB rows: 16 MiB per range.
+        assert_eq!(Pager::new(None, &wide).page, 127);
+        // A long string column the schema cannot bound: the first range is small, the next
+        // ones follow what the answers hold; a narrower answer later does not widen them.
+        let mut p = Pager::new(None, &schema(&[(T::VarChar, &[], T::None)], true));
+        assert_eq!(p.page, 128);
+        p.saw(1000, 4_000_000);
+        assert_eq!(p.page, 4194);
+        p.saw(1000, 1_000_000);
+        assert_eq!(p.page, 4194);
+        p.saw(0, 0);
+        assert_eq!(p.page, 4194);
+        // A page given on the command line stays.
+        let mut p = Pager::new(Some(500), &wide);
+        p.saw(10, 10);
+        assert_eq!(p.page, 500);
+        assert_eq!(Pager::new(Some(100_000), &wide).page, MAX_QUERY_LIMIT);
+    }
 
     fn report() -> CollectionVerification {
         CollectionVerification {
