@@ -1055,22 +1055,22 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyReport, Error> {
 mod tests {
     use super::*;
 
-    fn schema(fields: &[(DataType, &[(&str, &str)], DataType)], dynamic: bool) -> CollectionSchema {
-        let fields = fields
-            .iter()
-            .map(|(t, params, element)| FieldSchema {
-                data_type: *t as i32,
-                element_type: *element as i32,
-                type_params: params
-                    .iter()
-                    .map(|(k, v)| crate::milvus::proto::common::KeyValuePair {
-                        key: (*k).into(),
-                        value: (*v).into(),
-                    })
-                    .collect(),
-                ..Default::default()
-            })
-            .collect();
+    fn field(t: DataType, params: &[(&str, &str)], element: DataType) -> FieldSchema {
+        FieldSchema {
+            data_type: t as i32,
+            element_type: element as i32,
+            type_params: params
+                .iter()
+                .map(|(k, v)| crate::milvus::proto::common::KeyValuePair {
+                    key: (*k).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn schema(fields: Vec<FieldSchema>, dynamic: bool) -> CollectionSchema {
         CollectionSchema {
             fields,
             enable_dynamic_field: dynamic,
@@ -1082,19 +1082,19 @@ mod tests {
     fn a_row_at_its_widest_counts_every_field_at_its_bound() {
         use DataType as T;
         let s = schema(
-            &[
-                (T::Int64, &[], T::None),
-                (T::FloatVector, &[("dim", "128")], T::None),
-                (T::BinaryVector, &[("dim", "12")], T::None),
-                (T::VarChar, &[("max_length", "100")], T::None),
-                (T::Array, &[("max_capacity", "4")], T::Int32),
-                (
+            vec![
+                field(T::Int64, &[], T::None),
+                field(T::FloatVector, &[("dim", "128")], T::None),
+                field(T::BinaryVector, &[("dim", "12")], T::None),
+                field(T::VarChar, &[("max_length", "100")], T::None),
+                field(T::Array, &[("max_capacity", "4")], T::Int32),
+                field(
                     T::Array,
                     &[("max_capacity", "2"), ("max_length", "10")],
                     T::VarChar,
                 ),
-                (T::Bool, &[], T::None),
-                (T::Json, &[], T::None),
+                field(T::Bool, &[], T::None),
+                field(T::Json, &[], T::None),
             ],
             true,
         );
@@ -1108,16 +1108,16 @@ mod tests {
     fn ranges_are_sized_by_the_widest_rows_seen_unless_the_page_is_given() {
         use DataType as T;
         let narrow = schema(
-            &[
-                (T::Int64, &[], T::None),
-                (T::FloatVector, &[("dim", "128")], T::None),
+            vec![
+                field(T::Int64, &[], T::None),
+                field(T::FloatVector, &[("dim", "128")], T::None),
             ],
             false,
         );
         let wide = schema(
-            &[
-                (T::Int64, &[], T::None),
-                (T::FloatVector, &[("dim", "32768")], T::None),
+            vec![
+                field(T::Int64, &[], T::None),
+                field(T::FloatVector, &[("dim", "32768")], T::None),
             ],
             false,
         );
@@ -1127,7 +1127,7 @@ mod tests {
         assert_eq!(Pager::new(None, &wide).page, 127);
         // A long string column the schema cannot bound: the first range is small, the next
         // ones follow what the answers hold; a narrower answer later does not widen them.
-        let mut p = Pager::new(None, &schema(&[(T::VarChar, &[], T::None)], true));
+        let mut p = Pager::new(None, &schema(vec![field(T::VarChar, &[], T::None)], true));
         assert_eq!(p.page, 128);
         p.saw(1000, 4_000_000);
         assert_eq!(p.page, 4194);
