@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::copy::checksum::Hasher;
 use crate::milvus::proto::schema::{self, field_data, scalar_field, vector_field};
 use crate::milvus::{Pk, PrimaryKey};
 
@@ -46,7 +45,7 @@ pub struct Row {
 }
 
 impl Row {
-    /// The 128-bit digest of the row: MD5 of the key and the canonical encoding of every
+    /// The 128-bit digest of the row: XXH3-128 of the key and the canonical encoding of every
     /// field, in name order.
     pub fn digest(&self) -> u128 {
         let mut buf = Vec::with_capacity(256);
@@ -55,7 +54,7 @@ impl Row {
             encode_str(name, &mut buf);
             encode(v, &mut buf);
         }
-        md5(&buf)
+        hash(&buf)
     }
 
     /// The names of the fields whose values differ between two rows (a field on one side
@@ -96,10 +95,8 @@ impl SetDigest {
     }
 }
 
-fn md5(bytes: &[u8]) -> u128 {
-    let mut h = Hasher::default();
-    h.update(bytes);
-    u128::from_le_bytes(h.finish())
+fn hash(bytes: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
 fn encode_pk(pk: &Pk, buf: &mut Vec<u8>) {
@@ -456,7 +453,7 @@ pub fn digests(
                 encode_str(name, &mut buf);
                 col.encode(i, &mut buf);
             }
-            (key, md5(&buf))
+            (key, hash(&buf))
         })
         .collect())
 }
