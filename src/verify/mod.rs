@@ -71,8 +71,9 @@ use crate::retry::Retryable;
 const DYNAMIC_FIELD: &str = "$meta";
 /// How many keys of each kind of difference a report names.
 pub const FIRST_KEYS: usize = 10;
-/// Keys per `pk in [...]` query of sampled rows.
-const SAMPLE_BATCH: usize = 500;
+/// Keys per `pk in [...]` query of sampled rows (and of rows read again), at most: fewer when
+/// the rows are wide (see [`Pager`]).
+const SAMPLE_BATCH: u64 = 500;
 
 /// Errors of a verification (a difference is not an error: it is in the report).
 #[derive(Debug, thiserror::Error)]
@@ -395,11 +396,12 @@ impl Side<'_> {
         fields: &[String],
         expr: &str,
         limit: Option<u64>,
-    ) -> Result<Vec<Row>, VerifyError> {
+    ) -> Result<(Vec<Row>, usize), VerifyError> {
         let answer = self.answer(fields, expr, limit).await?;
+        let bytes = answer.iter().map(prost::Message::encoded_len).sum();
         let mut rows = decode(&answer, pk).map_err(|e| self.decode_err(e))?;
         self.in_key_order(&mut rows, |r| &r.pk, limit)?;
-        Ok(rows)
+        Ok((rows, bytes))
     }
 
     /// [`Side::rows`]' keys and digests only, computed from the answer's columns, and the
@@ -607,10 +609,16 @@ pub async fn verify_collection(
             report.rows_a = a.count(a_coll, &[]).await.map_err(sa.err())?.max(0) as u64;
             report.rows_b = b.count(b_coll, &[]).await.map_err(sb.err())?.max(0) as u64;
         }
-        VerifyMode::Sample => sample(&sa, &sb, &pk, &fields, opts, &mut report).await?,
+        VerifyMode::Sample => {
+            let batches = Pager::new(None, &schema_a);
+            sample(&sa, &sb, &pk, &fields, opts, batches, &mut report).await?
+        }
         VerifyMode::Full => {
-            let pager = Pager::new(opts.page, &schema_a);
-            full(&sa, &sb, &pk, &fields, pager, &mut report).await?
+            let pagers = (
+                Pager::new(opts.page, &schema_a),
+                Pager::new(None, &schema_a),
+            );
+            full(&sa, &sb, &pk, &fields, pagers, &mut report).await?
         }
     }
     report.secs = started.elapsed().as_secs_f64();
@@ -625,6 +633,7 @@ async fn sample(
     pk: &PrimaryKey,
     fields: &[String],
     opts: &VerifyOptions,
+    mut batches: Pager,
     report: &mut CollectionVerification,
 ) -> Result<(), VerifyError> {
     let cap = usize::try_from(opts.sample).unwrap_or(usize::MAX);
@@ -680,38 +689,59 @@ async fn sample(
         }
     }
     reservoir.sort();
-    for batch in reservoir.chunks(SAMPLE_BATCH) {
-        let (ra, rb) = rows_of_both((sa, sb), pk, fields, batch).await?;
-        let by_key: HashMap<&Pk, &Row> = rb.iter().map(|r| (&r.pk, r)).collect();
-        for x in &ra {
-            // A key deleted on either side since the merge is not a content difference.
-            let Some(y) = by_key.get(&x.pk) else { continue };
-            report.rows_compared += 1;
-            if x.digest() != y.digest() {
-                let diff = x.differing_fields(y);
-                report
-                    .different
-                    .push(|| format!("{} ({})", x.pk, diff.join(", ")));
+    rows_of_both(
+        (sa, sb),
+        pk,
+        fields,
+        &reservoir,
+        &mut batches,
+        |_, ra, rb| {
+            let by_key: HashMap<&Pk, &Row> = rb.iter().map(|r| (&r.pk, r)).collect();
+            for x in &ra {
+                // A key deleted on either side since the merge is not a content difference.
+                let Some(y) = by_key.get(&x.pk) else { continue };
+                report.rows_compared += 1;
+                if x.digest() != y.digest() {
+                    let diff = x.differing_fields(y);
+                    report
+                        .different
+                        .push(|| format!("{} ({})", x.pk, diff.join(", ")));
+                }
             }
-        }
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
-/// The rows of `keys` (a batch of at most [`SAMPLE_BATCH`]) on both sides, read at once.
+/// The rows of `keys` on both sides, read at once in batches of at most [`SAMPLE_BATCH`] keys
+/// and as many as `batches` allows (wide rows: fewer, so that an answer stays far below what
+/// Milvus sends in one message); `each` gets a batch's keys and both sides' rows of it.
 async fn rows_of_both(
     (sa, sb): (&Side<'_>, &Side<'_>),
     pk: &PrimaryKey,
     fields: &[String],
     keys: &[Pk],
-) -> Result<(Vec<Row>, Vec<Row>), VerifyError> {
-    let expr = in_expr(pk, keys);
-    let limit = Some(keys.len() as u64);
-    let (ra, rb) = tokio::join!(
-        sa.rows(pk, fields, &expr, limit),
-        sb.rows(pk, fields, &expr, limit)
-    );
-    Ok((ra?, rb?))
+    batches: &mut Pager,
+    mut each: impl FnMut(&[Pk], Vec<Row>, Vec<Row>),
+) -> Result<(), VerifyError> {
+    let mut rest = keys;
+    while !rest.is_empty() {
+        let n = usize::try_from(batches.page.min(SAMPLE_BATCH))
+            .map_or(rest.len(), |n| n.min(rest.len()));
+        let (batch, after) = rest.split_at(n);
+        rest = after;
+        let expr = in_expr(pk, batch);
+        let limit = Some(batch.len() as u64);
+        let (ra, rb) = tokio::join!(
+            sa.rows(pk, fields, &expr, limit),
+            sb.rows(pk, fields, &expr, limit)
+        );
+        let ((ra, bytes_a), (rb, bytes_b)) = (ra?, rb?);
+        batches.saw(ra.len(), bytes_a);
+        batches.saw(rb.len(), bytes_b);
+        each(batch, ra, rb);
+    }
+    Ok(())
 }
 
 /// Every row of both sides, range by range (see the module docs).
@@ -720,7 +750,7 @@ async fn full(
     sb: &Side<'_>,
     pk: &PrimaryKey,
     fields: &[String],
-    mut pager: Pager,
+    (mut pager, mut batches): (Pager, Pager),
     report: &mut CollectionVerification,
 ) -> Result<(), VerifyError> {
     // A's keys (a key column only: cheap) cut the key space into ranges of `page` rows with
@@ -756,6 +786,7 @@ async fn full(
             page,
             (lo.as_ref(), hi.as_ref()),
             a_digests,
+            &mut batches,
             report,
         );
         let (next, compared) = tokio::join!(next, this);
@@ -773,10 +804,11 @@ async fn full(
     }
 }
 
-/// What one range's answer holds, about, in `full` mode when the page is sized by the rows'
-/// width: a sixteenth of what Milvus's components accept from each other (256 MiB), so that a
-/// range of rows wider than the ones seen so far still passes, and the two answers in flight
-/// stay a few tens of MiB. Larger pages cost the servers less per row (each query merges its
+/// What one answer holds, about, when its rows are counted by their width (`full` mode's
+/// ranges without `--page`, and every batch of rows read by key): a quarter of what Milvus's
+/// proxy sends in one message by default (`proxy.grpc.serverMaxSendSize`, 64 MiB; its
+/// components take 256 MiB from each other), so that rows wider than the ones seen so far
+/// still pass, and the two answers in flight stay a few tens of MiB. Larger pages cost the servers less per row (each query merges its
 /// segments' answers once), up to Milvus's limit of 16384 rows.
 const RANGE_BYTES: u64 = 16 << 20;
 
@@ -888,6 +920,7 @@ async fn compare_range(
     page: u64,
     (lo, hi): (Option<&Pk>, Option<&Pk>),
     a_digests: Vec<(Pk, u128)>,
+    batches: &mut Pager,
     report: &mut CollectionVerification,
 ) -> Result<(), VerifyError> {
     let mut da = SetDigest::default();
@@ -938,8 +971,7 @@ async fn compare_range(
         report.extra.push(|| k.to_string());
     }
     // The fields that differ, from both sides' rows read again.
-    for batch in changed.chunks(SAMPLE_BATCH) {
-        let (ra, rb) = rows_of_both((sa, sb), pk, fields, batch).await?;
+    rows_of_both((sa, sb), pk, fields, &changed, batches, |batch, ra, rb| {
         let on_a: HashMap<&Pk, &Row> = ra.iter().map(|r| (&r.pk, r)).collect();
         let on_b: HashMap<&Pk, &Row> = rb.iter().map(|r| (&r.pk, r)).collect();
         for k in batch {
@@ -957,7 +989,8 @@ async fn compare_range(
             };
             report.different.push(|| format!("{k} ({what})"));
         }
-    }
+    })
+    .await?;
     let mut missing: Vec<Pk> = a_by_key.into_keys().collect();
     missing.sort();
     for k in missing {

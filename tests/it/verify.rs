@@ -55,7 +55,7 @@ enum Change {
     /// The first component of `vec` one ulp up.
     VectorUlp,
     /// The dynamic field's JSON replaced.
-    Dynamic(&'static str),
+    Dynamic(String),
 }
 
 /// Inserts generated row `i` into `coll` (partition `part`), changed as asked.
@@ -94,7 +94,7 @@ async fn insert_row(
             let n = col(&cols, "$meta");
             cols[n].field = Some(Field::Scalars(schema::ScalarField {
                 data: Some(Data::JsonData(schema::JsonArray {
-                    data: vec![json.as_bytes().to_vec()],
+                    data: vec![json.into_bytes()],
                 })),
             }));
         }
@@ -185,7 +185,7 @@ fn verify_passes_after_migrate_and_names_the_keys_b_lost_gained_or_changed() {
         insert_row(&c, &s, &target, "p2", 2, Change::Score(-1.5)).await;
         insert_row(&c, &s, &target, "p1", 4, Change::VectorUlp).await;
         let json = r#"{"extra_2":"changed"}"#;
-        insert_row(&c, &s, &target, "p2", 5, Change::Dynamic(json)).await;
+        insert_row(&c, &s, &target, "p2", 5, Change::Dynamic(json.into())).await;
         insert_row(&c, &s, &target, "_default", 100_000, Change::None).await;
     });
 
@@ -337,4 +337,71 @@ fn counts_by_keys_match_count_star_and_varchar_keys_verify() {
     let (code, r) = verify_json(a, b, &vc, &target, &["--verify", "full", "--page", "200"]);
     assert_eq!(code, 1, "{r}");
     assert_eq!(keys(&r, "missing"), ["\"pk-7\""], "{r}");
+}
+
+/// Rows of 32768-d (128 KiB) with 8 KiB of dynamic JSON each: 500 of them are more than
+/// Milvus's proxy sends in one answer (64 MiB by default), so the sampled rows and the rows
+/// read again are fetched in batches sized by the rows' width, as `full` mode's ranges are.
+/// `migrate` verifies them (sample), `--verify full` compares every row in ranges of at most
+/// 127 rows, and a row changed on B is named with its field in both modes.
+#[test]
+fn wide_rows_are_read_in_answers_milvus_can_send() {
+    const WIDE_ROWS: u64 = 600;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("vf_wide");
+    let target = format!("{coll}_bak");
+    crate::milvus::seed(
+        Path::new(a),
+        &coll,
+        &["--rows", "0", "--dim", "32768", "--dynamic"],
+    );
+    let wide = |coll: &str| SeedSpec {
+        collection: coll.into(),
+        rows: WIDE_ROWS,
+        dim: 32768,
+        dynamic: true,
+        ..SeedSpec::default()
+    };
+    let note = |c: char| format!(r#"{{"note":"{}"}}"#, c.to_string().repeat(8192));
+    let s = wide(&coll);
+    on_milvus(Path::new(a), async |c| {
+        for i in 0..WIDE_ROWS {
+            insert_row(&c, &s, &coll, "_default", i, Change::Dynamic(note('a'))).await;
+        }
+    });
+
+    let report = run_json(&[
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "--json",
+    ]);
+    let c = &report["collections"][0];
+    assert_eq!(c["verified_by"], "content (sample)", "{report}");
+    assert_eq!(
+        c["verification"]["rows_compared"].as_u64(),
+        Some(WIDE_ROWS),
+        "{report}"
+    );
+    let (code, r) = verify_json(a, b, &coll, &target, &["--verify", "full"]);
+    assert_eq!(code, 0, "{r}");
+    let v = &r["collections"][0];
+    assert_eq!(v["rows_compared"].as_u64(), Some(WIDE_ROWS), "{r}");
+    assert!(
+        v["ranges"].as_u64().unwrap() >= WIDE_ROWS.div_ceil(127),
+        "{r}"
+    );
+
+    // Row 7's dynamic field changed on B.
+    let s = wide(&target);
+    on_milvus(Path::new(b), async |c| {
+        c.delete(&target, "", "pk in [7]").await.unwrap();
+        insert_row(&c, &s, &target, "_default", 7, Change::Dynamic(note('b'))).await;
+    });
+    for mode in ["full", "sample"] {
+        let (code, r) = verify_json(a, b, &coll, &target, &["--verify", mode]);
+        assert_eq!(code, 1, "{mode}: {r}");
+        assert_eq!(keys(&r, "different"), ["7 ($meta)"], "{mode}: {r}");
+        assert!(keys(&r, "missing").is_empty(), "{mode}: {r}");
+        assert!(keys(&r, "extra").is_empty(), "{mode}: {r}");
+    }
 }
