@@ -783,10 +783,9 @@ async fn full(
             (sa, sb),
             pk,
             fields,
-            page,
+            (page, &mut batches),
             (lo.as_ref(), hi.as_ref()),
             a_digests,
-            &mut batches,
             report,
         );
         let (next, compared) = tokio::join!(next, this);
@@ -911,16 +910,16 @@ async fn range_end(keys: &mut KeyCursor<'_>, page: u64) -> Result<Option<Pk>, Ve
     Ok(last)
 }
 
-/// One key range `(lo, hi]`: A's digests in memory, B's streamed in pages; the rows
-/// themselves are read again, from both sides, only for the keys whose digests differ.
+/// One key range `(lo, hi]`: A's digests in memory, B's streamed in pages of `page` rows; the
+/// rows themselves are read again, from both sides and in `batches`, only for the keys whose
+/// digests differ.
 async fn compare_range(
     (sa, sb): (&Side<'_>, &Side<'_>),
     pk: &PrimaryKey,
     fields: &[String],
-    page: u64,
+    (page, batches): (u64, &mut Pager),
     (lo, hi): (Option<&Pk>, Option<&Pk>),
     a_digests: Vec<(Pk, u128)>,
-    batches: &mut Pager,
     report: &mut CollectionVerification,
 ) -> Result<(), VerifyError> {
     let mut da = SetDigest::default();
