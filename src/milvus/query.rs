@@ -51,6 +51,14 @@ pub enum Pk {
 }
 
 impl Pk {
+    /// Bytes the key takes: 8 for an Int64, the string's length.
+    fn width(&self) -> u64 {
+        match self {
+            Pk::Int(_) => 8,
+            Pk::Str(s) => s.len() as u64,
+        }
+    }
+
     /// The key as an expression literal: a number, or a double-quoted string with `\` and `"`
     /// escaped.
     pub fn literal(&self) -> String {
@@ -78,6 +86,71 @@ impl std::fmt::Display for Pk {
             Pk::Int(i) => write!(f, "{i}"),
             Pk::Str(s) => write!(f, "{s:?}"),
         }
+    }
+}
+
+/// Bytes of keys one page of keys holds, about: a quarter of what Milvus's proxy sends in one
+/// answer by default (`proxy.grpc.serverMaxSendSize`, 64 MiB).
+const KEY_PAGE_BYTES: u64 = 16 << 20;
+
+/// Keys per page when a collection's keys are enumerated: Milvus's limit ([`MAX_QUERY_LIMIT`])
+/// unless the keys are long strings. The first page counts each key at the key field's
+/// `max_length`, the next ones at the longest key seen so far, so that a page of keys stays
+/// far below what Milvus sends in one answer (16384 keys of 4 KiB would be 64 MiB).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPages {
+    page: u64,
+    longest: u64,
+}
+
+impl Default for KeyPages {
+    /// Pages of Int64 keys: [`MAX_QUERY_LIMIT`].
+    fn default() -> Self {
+        KeyPages {
+            page: MAX_QUERY_LIMIT,
+            longest: 0,
+        }
+    }
+}
+
+impl KeyPages {
+    /// Pages for the keys of `schema`.
+    pub fn new(schema: &schema::CollectionSchema) -> KeyPages {
+        let bound = schema
+            .fields
+            .iter()
+            .find(|f| f.is_primary_key)
+            .filter(|f| f.data_type == schema::DataType::VarChar as i32)
+            .map_or(8, |f| {
+                f.type_params
+                    .iter()
+                    .find(|kv| kv.key == "max_length")
+                    .and_then(|kv| kv.value.parse::<u64>().ok())
+                    .unwrap_or(u64::from(u16::MAX))
+            });
+        KeyPages {
+            page: Self::keys_within(bound),
+            longest: 0,
+        }
+    }
+
+    /// Keys in the next page.
+    pub fn page(&self) -> u64 {
+        self.page
+    }
+
+    /// A page of `keys` arrived: the next pages are sized by the longest key seen.
+    pub fn saw(&mut self, keys: &[Pk]) {
+        let longest = keys.iter().map(Pk::width).max().unwrap_or(0);
+        self.longest = self.longest.max(longest);
+        if self.longest > 0 {
+            self.page = Self::keys_within(self.longest);
+        }
+    }
+
+    fn keys_within(longest: u64) -> u64 {
+        // A string key costs its bytes and a few of framing in the answer.
+        (KEY_PAGE_BYTES / (longest + 8)).clamp(1, MAX_QUERY_LIMIT)
     }
 }
 
@@ -337,8 +410,8 @@ impl MilvusClient {
     }
 
     /// The live rows of a collection, or of some of its partitions, exactly: `count(*)` with
-    /// Strong consistency where the server has it, else every key enumerated in pages of
-    /// [`MAX_QUERY_LIMIT`] ([`count_method`]). The collection must be loaded.
+    /// Strong consistency where the server has it, else every key enumerated in pages
+    /// ([`KeyPages`], [`count_method`]). The collection must be loaded.
     ///
     /// # Errors
     /// [`MilvusError`].
@@ -350,7 +423,7 @@ impl MilvusClient {
     }
 
     /// The live rows of a collection (or some partitions) by enumerating their keys in pages
-    /// of [`MAX_QUERY_LIMIT`]: what [`MilvusClient::count`] does on servers without
+    /// ([`KeyPages`]): what [`MilvusClient::count`] does on servers without
     /// `count(*)`, usable on any server.
     ///
     /// # Errors
@@ -360,28 +433,31 @@ impl MilvusClient {
         collection: &str,
         partitions: &[String],
     ) -> Result<i64, MilvusError> {
-        let (pk, _) = self.primary_key(collection).await?;
+        let (pk, schema) = self.primary_key(collection).await?;
+        let mut pages = KeyPages::new(&schema);
         let mut n = 0i64;
         let mut after = None;
         // The first page waits for everything written before the count; the next ones need
         // not wait for a time tick each.
         let mut consistency = Consistency::Strong;
         loop {
+            let limit = pages.page();
             let page = self
                 .key_page(
                     collection,
                     partitions,
                     &pk,
                     after.as_ref(),
-                    MAX_QUERY_LIMIT,
+                    limit,
                     consistency,
                 )
                 .await?;
             consistency = Consistency::Bounded;
             n += page.len() as i64;
-            if (page.len() as u64) < MAX_QUERY_LIMIT {
+            if (page.len() as u64) < limit {
                 return Ok(n);
             }
+            pages.saw(&page);
             after = page.into_iter().next_back();
         }
     }
@@ -396,6 +472,46 @@ mod tests {
             name: "id".into(),
             kind,
         }
+    }
+
+    #[test]
+    fn key_pages_hold_about_16_mib_of_keys() {
+        let key = |ty: schema::DataType, params: &[(&str, &str)]| schema::CollectionSchema {
+            fields: vec![schema::FieldSchema {
+                name: "id".into(),
+                is_primary_key: true,
+                data_type: ty as i32,
+                type_params: params
+                    .iter()
+                    .map(|(k, v)| common::KeyValuePair {
+                        key: (*k).into(),
+                        value: (*v).into(),
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let int = KeyPages::new(&key(schema::DataType::Int64, &[]));
+        assert_eq!(int.page(), MAX_QUERY_LIMIT);
+        assert_eq!(KeyPages::default().page(), MAX_QUERY_LIMIT);
+        // Short strings: Milvus's limit.
+        let short = KeyPages::new(&key(schema::DataType::VarChar, &[("max_length", "64")]));
+        assert_eq!(short.page(), MAX_QUERY_LIMIT);
+        // Keys that may be 65535 bytes: 255 in the first page; then by the longest seen,
+        // which only grows.
+        let mut long = KeyPages::new(&key(schema::DataType::VarChar, &[("max_length", "65535")]));
+        assert_eq!(long.page(), 255);
+        long.saw(&[Pk::Str("k".repeat(36)), Pk::Str("k".repeat(12))]);
+        assert_eq!(long.page(), MAX_QUERY_LIMIT);
+        long.saw(&[Pk::Str("k".repeat(4096))]);
+        assert_eq!(long.page(), (16 << 20) / 4104);
+        assert!(long.page() * 4096 < 64 << 20);
+        long.saw(&[Pk::Str("k".into())]);
+        assert_eq!(long.page(), (16 << 20) / 4104);
+        // No max_length given: counted at 65535.
+        let unbounded = KeyPages::new(&key(schema::DataType::VarChar, &[]));
+        assert_eq!(unbounded.page(), 255);
     }
 
     #[test]

@@ -62,7 +62,7 @@ use crate::config::Profile;
 use crate::create::Selector;
 use crate::error::Error;
 use crate::milvus::proto::schema::{CollectionSchema, DataType, FieldData, FieldSchema};
-use crate::milvus::query::{Consistency, MAX_QUERY_LIMIT, in_expr, range_expr};
+use crate::milvus::query::{Consistency, KeyPages, MAX_QUERY_LIMIT, in_expr, range_expr};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, Pk, PrimaryKey};
 use crate::restore::Naming;
 use crate::retry::Retryable;
@@ -329,6 +329,8 @@ struct Side<'a> {
     client: &'a MilvusClient,
     collection: &'a str,
     label: String,
+    /// How many of its keys a page of keys holds.
+    keys: KeyPages,
 }
 
 impl Side<'_> {
@@ -436,26 +438,30 @@ impl Side<'_> {
 struct KeyCursor<'a> {
     side: &'a Side<'a>,
     pk: &'a PrimaryKey,
+    pages: KeyPages,
     page: std::vec::IntoIter<Pk>,
-    /// The page being fetched; `None` once the last page has arrived.
-    pending: Option<tokio::task::JoinHandle<Result<Vec<Pk>, MilvusError>>>,
+    /// The page being fetched and its limit; `None` once the last page has arrived.
+    pending: Option<(u64, tokio::task::JoinHandle<Result<Vec<Pk>, MilvusError>>)>,
 }
 
 impl<'a> KeyCursor<'a> {
     fn new(side: &'a Side<'a>, pk: &'a PrimaryKey) -> Self {
+        let pages = side.keys;
         Self {
             side,
             pk,
+            pages,
             page: Vec::new().into_iter(),
-            pending: Some(Self::fetch(side, pk, None)),
+            pending: Some((pages.page(), Self::fetch(side, pk, None, pages.page()))),
         }
     }
 
-    /// Starts fetching the page of keys after `after`.
+    /// Starts fetching the page of at most `limit` keys after `after`.
     fn fetch(
         side: &Side<'_>,
         pk: &PrimaryKey,
         after: Option<Pk>,
+        limit: u64,
     ) -> tokio::task::JoinHandle<Result<Vec<Pk>, MilvusError>> {
         let (client, collection, pk) =
             (side.client.clone(), side.collection.to_string(), pk.clone());
@@ -466,7 +472,7 @@ impl<'a> KeyCursor<'a> {
                     &[],
                     &pk,
                     after.as_ref(),
-                    MAX_QUERY_LIMIT,
+                    limit,
                     Consistency::Bounded,
                 )
                 .await
@@ -479,7 +485,7 @@ impl<'a> KeyCursor<'a> {
             if let Some(k) = self.page.next() {
                 return Ok(Some(k));
             }
-            let Some(pending) = self.pending.take() else {
+            let Some((limit, pending)) = self.pending.take() else {
                 return Ok(None);
             };
             let keys = match pending.await {
@@ -490,8 +496,11 @@ impl<'a> KeyCursor<'a> {
                     ))));
                 }
             };
-            if keys.len() as u64 >= MAX_QUERY_LIMIT {
-                self.pending = Some(Self::fetch(self.side, self.pk, keys.last().cloned()));
+            if keys.len() as u64 >= limit {
+                self.pages.saw(&keys);
+                let next = self.pages.page();
+                let fetch = Self::fetch(self.side, self.pk, keys.last().cloned(), next);
+                self.pending = Some((next, fetch));
             }
             self.page = keys.into_iter();
         }
@@ -501,7 +510,7 @@ impl<'a> KeyCursor<'a> {
 impl Drop for KeyCursor<'_> {
     fn drop(&mut self) {
         // A merge that stopped early (an error) leaves no query running behind it.
-        if let Some(p) = self.pending.take() {
+        if let Some((_, p)) = self.pending.take() {
             p.abort();
         }
     }
@@ -521,20 +530,24 @@ pub async fn verify_collection(
     opts: &VerifyOptions,
 ) -> Result<CollectionVerification, VerifyError> {
     let started = Instant::now();
-    let sa = Side {
+    let mut sa = Side {
         name: "A",
         client: a,
         collection: a_coll,
         label: format!("{}.{a_coll}", a.db()),
+        keys: KeyPages::default(),
     };
-    let sb = Side {
+    let mut sb = Side {
         name: "B",
         client: b,
         collection: b_coll,
         label: format!("{}.{b_coll}", b.db()),
+        keys: KeyPages::default(),
     };
     let (pk, schema_a) = a.primary_key(a_coll).await.map_err(sa.err())?;
     let (_, schema_b) = b.primary_key(b_coll).await.map_err(sb.err())?;
+    sa.keys = KeyPages::new(&schema_a);
+    sb.keys = KeyPages::new(&schema_b);
     let names = |s: &crate::milvus::proto::schema::CollectionSchema| {
         let mut v: Vec<String> = s.fields.iter().map(|f| f.name.clone()).collect();
         if s.enable_dynamic_field {

@@ -405,3 +405,120 @@ fn wide_rows_are_read_in_answers_milvus_can_send() {
         assert!(keys(&r, "extra").is_empty(), "{mode}: {r}");
     }
 }
+
+/// Primary keys of 5000 bytes (VarChar up to 65535): 14000 of them are more than Milvus's
+/// proxy sends in one answer (64 MiB), so keys are enumerated in pages sized by their length.
+/// `migrate` (which enumerates both sides' keys for its sampled check) and `--verify full`
+/// pass.
+#[test]
+fn long_string_keys_are_enumerated_in_answers_milvus_can_send() {
+    use prost::Message;
+    use schema::{DataType, field_data::Field, scalar_field::Data, vector_field};
+    const N: usize = 14_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("vf_longkeys");
+    let target = format!("{coll}_bak");
+    on_milvus(Path::new(a), async |c| {
+        let kv = |k: &str, v: &str| milvus_migrate::milvus::proto::common::KeyValuePair {
+            key: k.into(),
+            value: v.into(),
+        };
+        let schema = schema::CollectionSchema {
+            name: coll.clone(),
+            fields: vec![
+                schema::FieldSchema {
+                    field_id: 100,
+                    name: "k".into(),
+                    is_primary_key: true,
+                    data_type: DataType::VarChar as i32,
+                    type_params: vec![kv("max_length", "65535")],
+                    ..Default::default()
+                },
+                schema::FieldSchema {
+                    field_id: 101,
+                    name: "v".into(),
+                    data_type: DataType::FloatVector as i32,
+                    type_params: vec![kv("dim", "2")],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        c.create_collection(pb::CreateCollectionRequest {
+            collection_name: coll.clone(),
+            schema: schema.encode_to_vec(),
+            shards_num: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        for start in (0..N).step_by(2000) {
+            let rows: Vec<usize> = (start..N.min(start + 2000)).collect();
+            let keys = rows.iter().map(|i| format!("{i:08}{}", "x".repeat(4992)));
+            let fields = vec![
+                schema::FieldData {
+                    r#type: DataType::VarChar as i32,
+                    field_name: "k".into(),
+                    field: Some(Field::Scalars(schema::ScalarField {
+                        data: Some(Data::StringData(schema::StringArray {
+                            data: keys.collect(),
+                        })),
+                    })),
+                    ..Default::default()
+                },
+                schema::FieldData {
+                    r#type: DataType::FloatVector as i32,
+                    field_name: "v".into(),
+                    field: Some(Field::Vectors(schema::VectorField {
+                        dim: 2,
+                        data: Some(vector_field::Data::FloatVector(schema::FloatArray {
+                            data: rows.iter().flat_map(|&i| [i as f32, 1.0]).collect(),
+                        })),
+                    })),
+                    ..Default::default()
+                },
+            ];
+            let r = c
+                .insert(pb::InsertRequest {
+                    collection_name: coll.clone(),
+                    fields_data: fields,
+                    num_rows: rows.len() as u32,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(r.insert_cnt, rows.len() as i64);
+        }
+        let flat = vec![kv("index_type", "FLAT"), kv("metric_type", "L2")];
+        c.create_index(&coll, "v", "v_idx", flat).await.unwrap();
+        c.load_collection(&coll).await.unwrap();
+        while c.loading_progress(&coll).await.unwrap() < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
+
+    let report = run_json(&[
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "--json",
+    ]);
+    let c = &report["collections"][0];
+    assert_eq!(c["verified_by"], "content (sample)", "{report}");
+    assert_eq!(
+        c["verification"]["rows_a"].as_u64(),
+        Some(N as u64),
+        "{report}"
+    );
+    assert_eq!(
+        c["verification"]["rows_b"].as_u64(),
+        Some(N as u64),
+        "{report}"
+    );
+    let (code, r) = verify_json(a, b, &coll, &target, &["--verify", "full"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        r["collections"][0]["rows_compared"].as_u64(),
+        Some(N as u64),
+        "{r}"
+    );
+}
