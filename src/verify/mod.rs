@@ -433,6 +433,9 @@ impl Side<'_> {
     }
 }
 
+/// A page of keys being fetched.
+type KeyFetch = tokio::task::JoinHandle<Result<Vec<Pk>, MilvusError>>;
+
 /// Streams one side's keys in ascending pages. The next page is fetched in the background
 /// while the current one is consumed, so the two sides' queries and the merge overlap.
 struct KeyCursor<'a> {
@@ -441,7 +444,7 @@ struct KeyCursor<'a> {
     pages: KeyPages,
     page: std::vec::IntoIter<Pk>,
     /// The page being fetched and its limit; `None` once the last page has arrived.
-    pending: Option<(u64, tokio::task::JoinHandle<Result<Vec<Pk>, MilvusError>>)>,
+    pending: Option<(u64, KeyFetch)>,
 }
 
 impl<'a> KeyCursor<'a> {
@@ -457,12 +460,7 @@ impl<'a> KeyCursor<'a> {
     }
 
     /// Starts fetching the page of at most `limit` keys after `after`.
-    fn fetch(
-        side: &Side<'_>,
-        pk: &PrimaryKey,
-        after: Option<Pk>,
-        limit: u64,
-    ) -> tokio::task::JoinHandle<Result<Vec<Pk>, MilvusError>> {
+    fn fetch(side: &Side<'_>, pk: &PrimaryKey, after: Option<Pk>, limit: u64) -> KeyFetch {
         let (client, collection, pk) =
             (side.client.clone(), side.collection.to_string(), pk.clone());
         tokio::spawn(async move {
