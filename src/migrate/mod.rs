@@ -868,8 +868,22 @@ impl Stages<'_> {
         let metadata = verify_metadata(self.req, self.plan, restored).await?;
         let note = v
             .iter()
-            .flatten()
-            .map(CollectionVerification::summary)
+            .zip(&restored.collections)
+            .filter_map(|(check, c)| match check {
+                ContentCheck::Compared(v) => Some(v.summary()),
+                ContentCheck::CountOnly => None,
+                ContentCheck::SourceNotLoaded => Some(format!(
+                    "`{}.{}` is not loaded on A: content not compared, {} (load it on A and \
+                     run `milvus-migrate verify`)",
+                    c.source_db,
+                    c.source_collection,
+                    if c.verified {
+                        "B's rows counted against the backup's"
+                    } else {
+                        "and the backup of an unloaded collection records no row count"
+                    }
+                )),
+            })
             .chain(metadata.iter().map(MetaComparison::summary))
             .collect::<Vec<_>>()
             .join("; ");
@@ -947,9 +961,14 @@ impl Stages<'_> {
 /// The report's row for one restored collection and its content check.
 fn migrated_row(
     c: &restore::RestoredCollection,
-    content: Option<CollectionVerification>,
+    content: ContentCheck,
     metadata: MetaComparison,
 ) -> MigratedCollection {
+    let not_loaded = matches!(content, ContentCheck::SourceNotLoaded);
+    let content = match content {
+        ContentCheck::Compared(v) => Some(*v),
+        ContentCheck::CountOnly | ContentCheck::SourceNotLoaded => None,
+    };
     MigratedCollection {
         source: format!("{}.{}", c.source_db, c.source_collection),
         target: format!("{}.{}", c.db_name, c.collection_name),
@@ -959,7 +978,9 @@ fn migrated_row(
         verified: c.verified,
         verified_by: match (&content, c.verified) {
             (Some(v), true) => format!("content ({})", v.mode),
+            (None, true) if not_loaded => "count (A not loaded)".into(),
             (None, true) => "count".into(),
+            (_, false) if not_loaded => "not verified (A not loaded)".into(),
             (_, false) if c.rows.is_none() => "not verified (B not loaded)".into(),
             (_, false) => "not verified (no count recorded on A)".into(),
         },
@@ -971,8 +992,20 @@ fn migrated_row(
 /// The verify stage's findings, per restored collection: content (absent in `count` mode or
 /// when B is not loaded) and settings.
 struct Checks {
-    content: Vec<Option<CollectionVerification>>,
+    content: Vec<ContentCheck>,
     metadata: Vec<MetaComparison>,
+}
+
+/// What the verify stage did with one collection's content.
+enum ContentCheck {
+    /// Compared with A's (a sample of rows, or every row).
+    Compared(Box<CollectionVerification>),
+    /// Not compared: `--verify count`, or B is not loaded (nothing can be queried there); the
+    /// restore compared the counts.
+    CountOnly,
+    /// Not compared: the source collection is not loaded on A, and Milvus answers no query on
+    /// it (loading it would change A); the restore compared B's count with the backup's.
+    SourceNotLoaded,
 }
 
 /// The observer of a restore that runs beside the copy feeding it: forwards the restore's
@@ -1039,16 +1072,32 @@ async fn verify_content(
     plan: &Plan,
     restored: &RestoreReport,
     observer: &Arc<dyn CopyObserver>,
-) -> Result<Vec<Option<CollectionVerification>>, Error> {
+) -> Result<Vec<ContentCheck>, Error> {
+    let count_only = || {
+        restored
+            .collections
+            .iter()
+            .map(|_| ContentCheck::CountOnly)
+            .collect()
+    };
     if req.verify.mode == VerifyMode::Count || restored.collections.iter().all(|c| c.rows.is_none())
     {
-        return Ok(vec![None; restored.collections.len()]);
+        return Ok(count_only());
     }
     let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
     let mut out = Vec::with_capacity(restored.collections.len());
     for c in &restored.collections {
         if c.rows.is_none() {
-            out.push(None);
+            out.push(ContentCheck::CountOnly);
+            continue;
+        }
+        let on_a = a.with_db(&c.source_db);
+        if on_a.loading_progress(&c.source_collection).await? < 100 {
+            observer.step(&format!(
+                "verify: `{}.{}` is not loaded on A: its content cannot be queried",
+                c.source_db, c.source_collection
+            ));
+            out.push(ContentCheck::SourceNotLoaded);
             continue;
         }
         observer.step(&format!(
@@ -1056,7 +1105,7 @@ async fn verify_content(
             c.db_name, c.collection_name, c.source_db, c.source_collection, req.verify.mode
         ));
         let v = verify::verify_collection(
-            &a.with_db(&c.source_db),
+            &on_a,
             &c.source_collection,
             &plan.b.with_db(&c.db_name),
             &c.collection_name,
@@ -1075,7 +1124,7 @@ async fn verify_content(
             }
             .into());
         }
-        out.push(Some(v));
+        out.push(ContentCheck::Compared(Box::new(v)));
     }
     Ok(out)
 }

@@ -88,6 +88,19 @@ pub enum VerifyError {
         #[source]
         source: MilvusError,
     },
+    /// A side's collection is not (fully) loaded: Milvus answers no query on it.
+    #[error(
+        "`{collection}` on {side} is not loaded ({progress}% loaded): Milvus answers no query on \
+         it; load it and run again"
+    )]
+    NotLoaded {
+        /// `A` or `B`.
+        side: &'static str,
+        /// `db.coll` of that side.
+        collection: String,
+        /// Its loading progress.
+        progress: i64,
+    },
     /// An answer could not be decoded into rows.
     #[error("verify `{collection}` on {side}: cannot decode the answer: {message}")]
     Decode {
@@ -137,6 +150,7 @@ impl Retryable for VerifyError {
             VerifyError::Milvus { source, .. } => source.is_retryable(),
             VerifyError::Metadata { source, .. } => source.is_retryable(),
             VerifyError::Decode { .. }
+            | VerifyError::NotLoaded { .. }
             | VerifyError::Differs { .. }
             | VerifyError::MetadataDiffers { .. } => false,
         }
@@ -546,6 +560,20 @@ pub async fn verify_collection(
     let (_, schema_b) = b.primary_key(b_coll).await.map_err(sb.err())?;
     sa.keys = KeyPages::new(&schema_a);
     sb.keys = KeyPages::new(&schema_b);
+    for side in [&sa, &sb] {
+        let progress = side
+            .client
+            .loading_progress(side.collection)
+            .await
+            .map_err(side.err())?;
+        if progress < 100 {
+            return Err(VerifyError::NotLoaded {
+                side: side.name,
+                collection: side.label.clone(),
+                progress,
+            });
+        }
+    }
     let names = |s: &crate::milvus::proto::schema::CollectionSchema| {
         let mut v: Vec<String> = s.fields.iter().map(|f| f.name.clone()).collect();
         if s.enable_dynamic_field {

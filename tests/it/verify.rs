@@ -522,3 +522,52 @@ fn long_string_keys_are_enumerated_in_answers_milvus_can_send() {
         "{r}"
     );
 }
+
+/// A source collection that is not loaded on A migrates, and the migration says why B's
+/// content was not compared with it (Milvus answers no query on it, and loading it would
+/// change A); `verify` refuses with a clear message and exit code 2.
+#[test]
+fn a_source_collection_not_loaded_on_a_migrates_and_says_its_content_was_not_compared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("vf_unloaded");
+    let target = format!("{coll}_bak");
+    crate::milvus::seed(
+        Path::new(a),
+        &coll,
+        &["--rows", "3000", "--dim", "8", "--no-load"],
+    );
+    let report = run_json(&[
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "--json",
+    ]);
+    let c = &report["collections"][0];
+    assert_eq!(c["verified_by"], "not verified (A not loaded)", "{report}");
+    assert_eq!(c["verification"], Value::Null, "{report}");
+    assert_eq!(c["rows_b"].as_u64(), Some(3000), "{report}");
+    let verify_note = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "verify")
+        .unwrap()["note"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        verify_note.contains(&format!(
+            "`default.{coll}` is not loaded on A: content not compared"
+        )),
+        "{verify_note}"
+    );
+
+    let out = run(&[
+        "verify", "--from", a, "--to", b, "-c", &coll, "--target", &target,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`default.{coll}` on A is not loaded (0% loaded)")),
+        "{stderr}"
+    );
+}
