@@ -329,7 +329,7 @@ pub async fn create(
     let allow_server_side = config.mode != TransferMode::Streaming;
     let session = Session::with_context(config, req.context.clone());
     let milvus_store = session.open(&profile.milvus_storage)?;
-    let backup_store = session.open(&profile.backup_storage)?;
+    let backup_store = session.open_to_write(&profile.backup_storage).await?;
     let backup_dir = layout::backup_dir(&profile.backup_storage.root_path, &req.name);
     let location = format!("{} {backup_dir}/", backup_store.name());
 

@@ -220,6 +220,17 @@ impl Session {
         Ok(Store::open(cfg, &self.gate, self.timeouts)?)
     }
 
+    /// Opens a store that backups are written to, creating its bucket when it is missing (as
+    /// milvus-backup does for its backup storage; S3-family stores only).
+    ///
+    /// # Errors
+    /// The store cannot be built, or its bucket is missing and cannot be created.
+    pub async fn open_to_write(&self, cfg: &StorageConfig) -> Result<Store, Error> {
+        let store = self.open(cfg)?;
+        store.ensure_bucket().await?;
+        Ok(store)
+    }
+
     /// The copier settings.
     pub fn copy_config(&self) -> CopyConfig {
         let c = &self.config;
@@ -321,7 +332,7 @@ pub async fn prepare_copy(req: &CopyRequest) -> Result<PreparedCopy, Error> {
     let allow_server_side = config.mode != TransferMode::Streaming;
     let session = Session::with_context(config, req.context.clone());
     let src = session.open(&req.from.backup_storage)?;
-    let dst = session.open(&req.to.backup_storage)?;
+    let dst = session.open_to_write(&req.to.backup_storage).await?;
     let (src_prefix, dst_prefix, last) = match &req.target {
         CopyTarget::Backup(name) => {
             layout::validate_backup_name(name).map_err(TransferError::InvalidName)?;

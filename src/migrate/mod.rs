@@ -326,13 +326,15 @@ impl Plan {
         };
         layout::validate_backup_name(&name).map_err(RestoreError::BadRequest)?;
         let session = Session::with_context(req.to.transfer(&req.overrides)?, req.context.clone());
-        let b_backup = session.open(&req.to.backup_storage)?;
+        let b_backup = session.open_to_write(&req.to.backup_storage).await?;
         let b_dir = layout::backup_dir(&req.to.backup_storage.root_path, &name);
         let mut source_profile = req.from.clone();
         if req.direct {
             source_profile.backup_storage = req.to.backup_storage.clone();
         }
-        let a_backup = session.open(&source_profile.backup_storage)?;
+        let a_backup = session
+            .open_to_write(&source_profile.backup_storage)
+            .await?;
         let a_dir = layout::backup_dir(&source_profile.backup_storage.root_path, &name);
         Ok(Plan {
             b,

@@ -8,6 +8,7 @@
 //! layout helpers in [`layout`]. Does not own retries, rate limits or concurrency: those are the
 //! copier's, apart from the request gate in [`http`] that every request passes through.
 
+mod bucket;
 pub mod error;
 pub mod http;
 pub mod layout;
@@ -88,6 +89,8 @@ pub struct Store {
     object: Arc<dyn ObjectStore>,
     multipart: Option<Arc<dyn MultipartStore>>,
     etag_is_md5: bool,
+    /// Creates the bucket when it is missing (S3 family only).
+    bucket_admin: Option<Arc<bucket::BucketAdmin>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -163,6 +166,7 @@ impl Store {
                     object: Arc::new(fs),
                     multipart: None,
                     etag_is_md5: false,
+                    bucket_admin: None,
                 })
             }
             StorageType::GcpNative => {
@@ -186,6 +190,7 @@ impl Store {
                     object: gcs.clone(),
                     multipart: Some(gcs),
                     etag_is_md5: false,
+                    bucket_admin: None,
                 })
             }
             StorageType::Azure => {
@@ -214,6 +219,7 @@ impl Store {
                     object: az.clone(),
                     multipart: Some(az),
                     etag_is_md5: false,
+                    bucket_admin: None,
                 })
             }
             _ => {
@@ -257,12 +263,19 @@ impl Store {
                 }
                 b = b.with_http_connector(connector(authority, !cfg.use_ssl));
                 let s3 = Arc::new(b.build().map_err(build_err)?);
+                let admin = bucket::BucketAdmin::new(
+                    cfg,
+                    region,
+                    virtual_host && !aws_default,
+                    s3.credentials().clone(),
+                );
                 Ok(Store {
                     name,
                     identity,
                     object: s3.clone(),
                     multipart: Some(s3),
                     etag_is_md5: true,
+                    bucket_admin: Some(Arc::new(admin)),
                 })
             }
         }
@@ -285,6 +298,7 @@ impl Store {
             object,
             multipart,
             etag_is_md5,
+            bucket_admin: None,
         }
     }
 
@@ -311,6 +325,29 @@ impl Store {
 
     fn err(&self, op: &'static str, key: &str, e: object_store::Error) -> StorageError {
         StorageError::from_object_store(&self.name, op, key, e)
+    }
+
+    /// Makes sure the bucket exists before anything is written to it: a missing one is created
+    /// where the store can (the S3 family), as milvus-backup does for its backup storage.
+    /// Returns whether it was created.
+    ///
+    /// # Errors
+    /// The probe (one LIST) fails for another reason than a missing bucket, or the bucket is
+    /// missing and cannot be created here (denied, or not an S3-family store).
+    pub async fn ensure_bucket(&self) -> Result<bool, StorageError> {
+        const PROBE: &str = "milvus-migrate-bucket-probe";
+        let Err(e) = self.object.list_with_delimiter(Some(&path(PROBE))).await else {
+            return Ok(false);
+        };
+        let e = self.err("LIST", PROBE, e);
+        match &self.bucket_admin {
+            Some(admin) if e.kind() == StorageErrorKind::BucketNotFound => {
+                admin.create(&self.name, &self.identity.bucket).await?;
+                tracing::info!(store = %self.name, "created the missing bucket");
+                Ok(true)
+            }
+            _ => Err(e),
+        }
     }
 
     /// Lists every object under `prefix` (a directory-like prefix without trailing `/`).

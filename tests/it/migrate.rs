@@ -692,3 +692,44 @@ fn segments_are_imported_on_b_while_the_copy_still_runs() {
         }
     }
 }
+
+/// A backup bucket that does not exist yet on B's store is created, as milvus-backup does for
+/// its backup storage: a profile naming a new `backupBucketName` works as it is.
+#[test]
+fn a_backup_bucket_missing_on_b_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = Stack::get();
+    let bucket = unique("nb").replace('_', "-");
+    let dir = stack.store_b.data_dir.join(&bucket);
+    assert!(!dir.exists());
+    let a = stack.profile(
+        crate::support::milvus::Side::A,
+        tmp.path(),
+        "a.yaml",
+        &stack.store_a.bucket,
+        "backup",
+        "",
+    );
+    let b = stack.profile(
+        crate::support::milvus::Side::B,
+        tmp.path(),
+        "b.yaml",
+        &bucket,
+        "backup",
+        "",
+    );
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("mg_newbucket");
+    seed(Path::new(a), &coll, &["--rows", "500", "--dim", "4"]);
+    let report = run_json(&[
+        "migrate", "--from", a, "--to", b, "-c", &coll, "--suffix", "_bak", "--json",
+    ]);
+    let c = &report["collections"][0];
+    assert_eq!(c["verified_by"], "content (sample)", "{report}");
+    assert_eq!(c["rows_b"].as_u64(), Some(500), "{report}");
+    assert!(
+        dir.is_dir(),
+        "bucket {bucket} not created in {}",
+        dir.display()
+    );
+}
