@@ -496,14 +496,19 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
     expect_fatal(&out, &["bucket-a", "403"]);
     assert!(!stderr(&out).contains("not-the-secret"));
 
-    // Missing bucket at the destination.
+    // A destination bucket that does not exist yet is created (as milvus-backup does for its
+    // backup storage), with the profile's credentials, and the backup lands in it.
     let nob = std::fs::read_to_string(&pb)
         .unwrap()
-        .replace("bucket-b", "no-such-bucket");
+        .replace("bucket-b", "not-yet-a-bucket");
     let p_nob = d.join("nob.yaml");
     std::fs::write(&p_nob, nob).unwrap();
     let out = run_copy(&pa, &p_nob, "real_one", &["--no-ledger"]).await;
-    expect_fatal(&out, &["no-such-bucket", "NoSuchBucket"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let landed = b
+        .data_dir
+        .join("not-yet-a-bucket/backup/real_one/binlogs/x");
+    assert_eq!(std::fs::read(&landed).unwrap(), b"xyz");
 
     // Unreachable endpoint.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
