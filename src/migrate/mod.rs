@@ -1075,16 +1075,13 @@ async fn verify_content(
     restored: &RestoreReport,
     observer: &Arc<dyn CopyObserver>,
 ) -> Result<Vec<ContentCheck>, Error> {
-    let count_only = || {
-        restored
+    if req.verify.mode == VerifyMode::Count || restored.collections.iter().all(|c| c.rows.is_none())
+    {
+        return Ok(restored
             .collections
             .iter()
             .map(|_| ContentCheck::CountOnly)
-            .collect()
-    };
-    if req.verify.mode == VerifyMode::Count || restored.collections.iter().all(|c| c.rows.is_none())
-    {
-        return Ok(count_only());
+            .collect());
     }
     let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
     let mut out = Vec::with_capacity(restored.collections.len());
@@ -1093,27 +1090,32 @@ async fn verify_content(
             out.push(ContentCheck::CountOnly);
             continue;
         }
-        let on_a = a.with_db(&c.source_db);
-        if on_a.loading_progress(&c.source_collection).await? < 100 {
-            observer.step(&format!(
-                "verify: `{}.{}` is not loaded on A: its content cannot be queried",
-                c.source_db, c.source_collection
-            ));
-            out.push(ContentCheck::SourceNotLoaded);
-            continue;
-        }
         observer.step(&format!(
             "verify: comparing `{}.{}` with `{}.{}` on A ({})",
             c.db_name, c.collection_name, c.source_db, c.source_collection, req.verify.mode
         ));
-        let v = verify::verify_collection(
-            &on_a,
+        let v = match verify::verify_collection(
+            &a.with_db(&c.source_db),
             &c.source_collection,
             &plan.b.with_db(&c.db_name),
             &c.collection_name,
             &req.verify,
         )
-        .await?;
+        .await
+        {
+            Ok(v) => v,
+            // verify_collection checks that both sides are loaded before it queries; B was
+            // loaded by the restore (`c.rows`), so an unloaded side is A.
+            Err(VerifyError::NotLoaded { side: "A", .. }) => {
+                observer.step(&format!(
+                    "verify: `{}.{}` is not loaded on A: its content cannot be queried",
+                    c.source_db, c.source_collection
+                ));
+                out.push(ContentCheck::SourceNotLoaded);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !v.ok() {
             return Err(VerifyError::Differs {
                 source_name: v.source.clone(),
