@@ -779,6 +779,23 @@ async fn discover(
         0 => "NotLoad",
         _ => "Loading",
     };
+    // A collection loaded by some partitions only says 100 %: each partition's own state is
+    // recorded, so a restore loads the same ones, and only loaded partitions are counted.
+    let partition_states: Vec<&str> = if load_state == "NotLoad" {
+        vec!["NotLoad"; partitions.len()]
+    } else {
+        let names: Vec<String> = partitions.iter().map(|(n, _)| n.clone()).collect();
+        c.partition_load_states(name, &names)
+            .await
+            .map_err(step("GetLoadState"))?
+            .into_iter()
+            .map(|s| match s {
+                common::LoadState::Loaded => "Loaded",
+                common::LoadState::Loading => "Loading",
+                _ => "NotLoad",
+            })
+            .collect()
+    };
 
     let mut seal_time = 0;
     if strategy == FlushStrategy::SerialFlush {
@@ -835,7 +852,12 @@ async fn discover(
             .schema
             .as_ref()
             .is_some_and(|s| s.fields.iter().any(|f| f.is_partition_key));
-        for (p, _) in partitions.iter().filter(|_| !partition_key) {
+        let loaded = partitions
+            .iter()
+            .zip(&partition_states)
+            .filter(|(_, s)| **s == "Loaded")
+            .map(|(p, _)| p);
+        for (p, _) in loaded.filter(|_| !partition_key) {
             let n = c
                 .count(name, std::slice::from_ref(p))
                 .await
@@ -897,12 +919,13 @@ async fn discover(
     let segment_rows: u64 = segments.iter().map(|s| s.num_rows.max(0) as u64).sum();
     let partition_backups: Vec<PartitionBackupInfo> = partitions
         .iter()
-        .map(|(pname, pid)| PartitionBackupInfo {
+        .zip(&partition_states)
+        .map(|((pname, pid), state)| PartitionBackupInfo {
             partition_id: *pid,
             partition_name: pname.clone(),
             collection_id,
             segment_backups: by_partition.remove(pid).unwrap_or_default(),
-            load_state: load_state.to_string(),
+            load_state: (*state).to_string(),
             ..Default::default()
         })
         .collect();

@@ -72,9 +72,10 @@ pub struct CollectionRows {
     pub db_name: String,
     /// Collection name.
     pub collection_name: String,
-    /// Rows in the collection.
+    /// Rows in the collection: `count(*)`, which sees the loaded partitions only when the
+    /// collection is loaded by some partitions (their load states are in the backup).
     pub rows: u64,
-    /// Partition name to rows.
+    /// Partition name to rows, for the loaded partitions.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub partitions: BTreeMap<String, u64>,
 }

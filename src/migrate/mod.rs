@@ -979,6 +979,9 @@ fn migrated_row(
         rows_imported: c.rows_imported,
         verified: c.verified,
         verified_by: match (&content, c.verified) {
+            (Some(v), true) if !v.partitions_not_loaded_on_a().is_empty() => {
+                format!("content ({}, partitions loaded on A)", v.mode)
+            }
             (Some(v), true) => format!("content ({})", v.mode),
             (None, true) if not_loaded => "count (A not loaded)".into(),
             (None, true) => "count".into(),

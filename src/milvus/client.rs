@@ -963,6 +963,70 @@ impl MilvusClient {
         .map(drop)
     }
 
+    /// Starts loading some partitions of a collection with `replicas` in-memory replicas (0:
+    /// the server's default). Queries then see the rows of these partitions only.
+    ///
+    /// # Errors
+    /// [`MilvusError`], e.g. on a partition-key collection (loaded whole only).
+    pub async fn load_partitions(
+        &self,
+        collection: &str,
+        partitions: &[String],
+        replicas: i32,
+    ) -> Result<(), MilvusError> {
+        unary!(
+            self,
+            "LoadPartitions",
+            load_partitions,
+            pb::LoadPartitionsRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                partition_names: partitions.to_vec(),
+                replica_number: replicas,
+                ..Default::default()
+            }
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The load state of each of `partitions` of `collection` (`GetLoadState`, which every
+    /// release since 2.2 answers by partition). A collection loaded by some partitions only
+    /// says 100 % to `GetLoadingProgress`, while queries see the loaded partitions alone and
+    /// fail when they name another. One request when all are loaded, one per partition
+    /// otherwise.
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn partition_load_states(
+        &self,
+        collection: &str,
+        partitions: &[String],
+    ) -> Result<Vec<common::LoadState>, MilvusError> {
+        let state = |names: &[String]| {
+            let req = pb::GetLoadStateRequest {
+                db_name: self.db.clone(),
+                collection_name: collection.to_string(),
+                partition_names: names.to_vec(),
+                ..Default::default()
+            };
+            async move {
+                let r = unary!(self, "GetLoadState", get_load_state, req).await?;
+                Ok::<_, MilvusError>(
+                    common::LoadState::try_from(r.state).unwrap_or(common::LoadState::NotExist),
+                )
+            }
+        };
+        if partitions.is_empty() || state(partitions).await? == common::LoadState::Loaded {
+            return Ok(vec![common::LoadState::Loaded; partitions.len()]);
+        }
+        let mut out = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            out.push(state(std::slice::from_ref(p)).await?);
+        }
+        Ok(out)
+    }
+
     /// How many in-memory replicas of a loaded collection the server keeps (`GetReplicas` by
     /// collection id, which every release takes); 0 when it is not loaded.
     ///

@@ -51,9 +51,10 @@ mod tests {
     };
     use super::milvus::{
         CreateCollectionRequest, DeleteRequest, DescribeCollectionResponse, FlushResponse,
-        GetFlushStateRequest, GetImportStateResponse, GetLoadingProgressRequest,
-        GetPersistentSegmentInfoRequest, GetPersistentSegmentInfoResponse, ImportRequest,
-        IndexDescription, InsertRequest, MutationResult, PersistentSegmentInfo, QueryRequest,
+        GetFlushStateRequest, GetImportStateResponse, GetLoadStateRequest,
+        GetLoadingProgressRequest, GetPersistentSegmentInfoRequest,
+        GetPersistentSegmentInfoResponse, ImportRequest, IndexDescription, InsertRequest,
+        LoadPartitionsRequest, MutationResult, PersistentSegmentInfo, QueryRequest,
         ShowCollectionsResponse, ShowPartitionsResponse,
     };
     use super::msg::MsgPosition;
@@ -542,6 +543,30 @@ mod tests {
                     ..Default::default()
                 }),
                 4,
+            ),
+            (
+                "GetLoadStateRequest.partition_names",
+                only_field(&GetLoadStateRequest {
+                    partition_names: vec!["p".to_owned()],
+                    ..Default::default()
+                }),
+                3,
+            ),
+            (
+                "LoadPartitionsRequest.partition_names",
+                only_field(&LoadPartitionsRequest {
+                    partition_names: vec!["p".to_owned()],
+                    ..Default::default()
+                }),
+                4,
+            ),
+            (
+                "LoadPartitionsRequest.replica_number",
+                only_field(&LoadPartitionsRequest {
+                    replica_number: 2,
+                    ..Default::default()
+                }),
+                5,
             ),
             (
                 "DeleteRequest.expr",

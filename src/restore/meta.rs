@@ -19,6 +19,11 @@
 //!   database's `database.replica.number`); when B's query nodes cannot take that many it is
 //!   loaded with 1, and a note says why ([`load_with_replicas`]). The report gives the
 //!   replicas B then has ([`loaded_replicas`]).
+//! - **loaded partitions**: a source loaded by some partitions only (each partition's load
+//!   state is in the backup) is loaded by the same partitions on B (`LoadPartitions`), so
+//!   `count(*)` and queries see the same rows on both sides; otherwise the whole collection
+//!   ([`partitions_to_load`]). milvus-backup records every partition with the collection's
+//!   state, so its backups load whole.
 //!
 //! Does not own the restore flow (`super`) or the RPCs ([`MilvusClient`]).
 
@@ -149,24 +154,50 @@ pub(super) async fn restore_aliases(
     Ok(out)
 }
 
-/// Starts loading `collection` with `wanted` replicas (`None`: the server's default). When B
-/// refuses more than one (its query nodes cannot hold them), loads it with 1 and returns a
-/// note saying so.
+/// The partitions to load when the source was loaded by some of its partitions only (state
+/// `Loaded`, or `Loading` at backup time); empty when it is loaded whole (or not at all, when
+/// it is loaded whole on B to be checked).
+pub(super) fn partitions_to_load(src: &backup::CollectionBackupInfo) -> Vec<String> {
+    use backup::meta::load_state::{LOADED, LOADING};
+    let parts = &src.partition_backups;
+    let loaded: Vec<String> = parts
+        .iter()
+        .filter(|p| p.load_state == LOADED || p.load_state == LOADING)
+        .map(|p| p.partition_name.clone())
+        .collect();
+    if loaded.is_empty() || loaded.len() == parts.len() {
+        Vec::new()
+    } else {
+        loaded
+    }
+}
+
+/// Starts loading `collection` (by `partitions` when not empty, see [`partitions_to_load`])
+/// with `wanted` replicas (`None`: the server's default). When B refuses more than one (its
+/// query nodes cannot hold them), loads it with 1 and returns a note saying so.
 ///
 /// # Errors
-/// `LoadCollection` failed with one replica too.
+/// `LoadCollection` (`LoadPartitions`) failed with one replica too.
 pub(super) async fn load_with_replicas(
     c: &MilvusClient,
     collection: &str,
+    partitions: &[String],
     wanted: Option<u32>,
 ) -> Result<Option<String>, MilvusError> {
+    let load = |n: i32| async move {
+        if partitions.is_empty() {
+            c.load_collection_replicas(collection, n).await
+        } else {
+            c.load_partitions(collection, partitions, n).await
+        }
+    };
     let n = wanted.map_or(0, |w| i32::try_from(w).unwrap_or(i32::MAX));
-    match c.load_collection_replicas(collection, n).await {
+    match load(n).await {
         Ok(()) => Ok(None),
         Err(e) if n > 1 => {
             // A refused load leaves nothing loaded, but a release makes sure.
             let _ = c.release_collection(collection).await;
-            c.load_collection_replicas(collection, 1).await?;
+            load(1).await?;
             Ok(Some(format!(
                 "`{}.{collection}` loaded with 1 replica: B could not take the {n} replicas A \
                  had ({e})",

@@ -1336,15 +1336,32 @@ impl Ctx<'_> {
             ));
             return Ok(None);
         }
-        self.observer
-            .step(&format!("loading `{}.{}`", t.db, t.name));
         let src = t.source;
+        let partitions = meta::partitions_to_load(src);
+        if partitions.is_empty() {
+            self.observer
+                .step(&format!("loading `{}.{}`", t.db, t.name));
+        } else {
+            let loading = format!(
+                "`{}.{}` loaded by partitions {} only, as on A",
+                t.db,
+                t.name,
+                partitions.join(", ")
+            );
+            self.observer.step(&format!("{loading}: loading them"));
+            notes.push(loading);
+        }
         let wanted = self
             .ours
             .and_then(|m| m.replicas_of(&src.db_name, &src.collection_name));
-        let note = meta::load_with_replicas(c, &t.name, wanted)
+        let rpc = if partitions.is_empty() {
+            "LoadCollection"
+        } else {
+            "LoadPartitions"
+        };
+        let note = meta::load_with_replicas(c, &t.name, &partitions, wanted)
             .await
-            .map_err(self.step_err(t, "LoadCollection", None))?;
+            .map_err(self.step_err(t, rpc, None))?;
         notes.extend(note);
         loop {
             let p = c.loading_progress(&t.name).await.map_err(self.step_err(

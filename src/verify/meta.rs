@@ -194,6 +194,22 @@ pub async fn snapshot(
         .loading_progress(coll)
         .await
         .map_err(at("GetLoadingProgress"))?;
+    // Loaded by some partitions only: which ones (GetLoadingProgress says 100 % then).
+    let loaded_partitions = if progress > 0 {
+        let states = c
+            .partition_load_states(coll, &partitions)
+            .await
+            .map_err(at("GetLoadState"))?;
+        let loaded: Vec<&str> = partitions
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| **s == common::LoadState::Loaded)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        (loaded.len() < partitions.len()).then(|| loaded.join(", "))
+    } else {
+        None
+    };
     let replicas = match progress {
         100 => Some(
             c.replica_count(desc.collection_id)
@@ -234,12 +250,12 @@ pub async fn snapshot(
                 (d.field_name.clone(), spec)
             })
             .collect(),
-        load_state: match progress {
-            100 => "Loaded",
-            0 => "NotLoad",
-            _ => "Loading",
-        }
-        .into(),
+        load_state: match (progress, loaded_partitions) {
+            (100, Some(p)) => format!("Loaded (partitions {p})"),
+            (100, None) => "Loaded".into(),
+            (0, _) => "NotLoad".into(),
+            _ => "Loading".into(),
+        },
         replicas,
     })
 }

@@ -61,6 +61,7 @@ pub use rows::{Row, SetDigest, Value, decode};
 use crate::config::Profile;
 use crate::create::Selector;
 use crate::error::Error;
+use crate::milvus::proto::common::LoadState;
 use crate::milvus::proto::schema::{CollectionSchema, DataType, FieldData, FieldSchema};
 use crate::milvus::query::{Consistency, KeyPages, MAX_QUERY_LIMIT, in_expr, range_expr};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, Pk, PrimaryKey};
@@ -241,10 +242,60 @@ impl KeyList {
 pub struct PartitionRows {
     /// Partition name.
     pub name: String,
-    /// Rows on A.
-    pub rows_a: u64,
-    /// Rows on B (`None`: B has no partition of that name).
+    /// Rows on A (`None`: the partition is not loaded on A, so no query sees its rows there:
+    /// they are neither counted nor compared).
+    pub rows_a: Option<u64>,
+    /// Rows on B (`None`: the partition is missing or not loaded on B, see `on_b`).
     pub rows_b: Option<u64>,
+    /// The partition on B.
+    pub on_b: PartitionOnB,
+}
+
+/// Whether B has a partition, and whether it is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionOnB {
+    /// Loaded: counted.
+    Loaded,
+    /// There, not loaded: no query sees its rows.
+    NotLoaded,
+    /// B has no partition of that name.
+    Missing,
+}
+
+impl PartitionRows {
+    /// Whether both sides agree: the same rows where A's partition is loaded, and no rows
+    /// seen on B alone where it is not.
+    fn ok(&self) -> bool {
+        match (self.rows_a, self.on_b) {
+            (Some(a), PartitionOnB::Loaded) => self.rows_b == Some(a),
+            (Some(_), _) => false,
+            (None, PartitionOnB::Loaded) => self.rows_b == Some(0),
+            (None, _) => true,
+        }
+    }
+
+    /// What differs, in words (`None` when [`Self::ok`]).
+    fn difference(&self) -> Option<String> {
+        if self.ok() {
+            return None;
+        }
+        let name = &self.name;
+        Some(match (self.rows_a, self.on_b, self.rows_b) {
+            (Some(_), PartitionOnB::Missing, _) => format!("partition `{name}` missing on B"),
+            (Some(a), PartitionOnB::NotLoaded, _) => {
+                format!("partition `{name}` not loaded on B ({a} rows on A)")
+            }
+            (None, _, b) => format!(
+                "partition `{name}` loaded on B only ({} rows), not on A",
+                b.unwrap_or_default()
+            ),
+            (Some(a), _, b) => format!(
+                "partition `{name}`: {a} rows on A, {} on B",
+                b.unwrap_or_default()
+            ),
+        })
+    }
 }
 
 /// The result of comparing one collection.
@@ -290,11 +341,21 @@ impl CollectionVerification {
     pub fn ok(&self) -> bool {
         self.metadata.as_ref().is_none_or(MetaComparison::ok)
             && self.rows_a == self.rows_b
-            && self.partitions.iter().all(|p| p.rows_b == Some(p.rows_a))
+            && self.partitions.iter().all(PartitionRows::ok)
             && self.schema_differences.is_empty()
             && self.missing.count == 0
             && self.extra.count == 0
             && self.different.count == 0
+    }
+
+    /// The partitions A does not have loaded, in backquotes: no query on A sees their rows,
+    /// so they were not compared.
+    pub fn partitions_not_loaded_on_a(&self) -> Vec<String> {
+        self.partitions
+            .iter()
+            .filter(|p| p.rows_a.is_none())
+            .map(|p| format!("`{}`", p.name))
+            .collect()
     }
 
     /// One line naming what differs and the first keys of each kind.
@@ -303,16 +364,7 @@ impl CollectionVerification {
         if self.rows_a != self.rows_b {
             parts.push(format!("{} rows on A, {} on B", self.rows_a, self.rows_b));
         }
-        for p in &self.partitions {
-            match p.rows_b {
-                None => parts.push(format!("partition `{}` missing on B", p.name)),
-                Some(b) if b != p.rows_a => parts.push(format!(
-                    "partition `{}`: {} rows on A, {b} on B",
-                    p.name, p.rows_a
-                )),
-                _ => {}
-            }
-        }
+        parts.extend(self.partitions.iter().filter_map(PartitionRows::difference));
         for f in &self.schema_differences {
             parts.push(f.clone());
         }
@@ -325,11 +377,18 @@ impl CollectionVerification {
                 parts.push(format!("{} {what} ({})", l.count, l.first.join(", ")));
             }
         }
-        let rows = if parts.is_empty() {
+        let mut rows = if parts.is_empty() {
             format!("{} rows, same content ({})", self.rows_a, self.mode)
         } else {
             parts.join("; ")
         };
+        let unloaded = self.partitions_not_loaded_on_a();
+        if !unloaded.is_empty() {
+            rows.push_str(&format!(
+                "; partition(s) {} not loaded on A: their rows not compared",
+                unloaded.join(", ")
+            ));
+        }
         match &self.metadata {
             Some(m) => format!("{rows}; {}", m.summary()),
             None => rows,
@@ -348,6 +407,25 @@ struct Side<'a> {
 }
 
 impl Side<'_> {
+    /// This side's partitions, each with whether it is loaded.
+    async fn partitions_loaded(&self) -> Result<Vec<(String, bool)>, VerifyError> {
+        let names: Vec<String> = self
+            .client
+            .show_partitions(self.collection)
+            .await
+            .map_err(self.err())?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let states = self
+            .client
+            .partition_load_states(self.collection, &names)
+            .await
+            .map_err(self.err())?;
+        let loaded = states.iter().map(|s| *s == LoadState::Loaded);
+        Ok(names.into_iter().zip(loaded).collect())
+    }
+
     fn err(&self) -> impl Fn(MilvusError) -> VerifyError + '_ {
         move |source| VerifyError::Milvus {
             side: self.name,
@@ -613,19 +691,24 @@ pub async fn verify_collection(
         metadata: None,
     };
 
-    // Per-partition counts (partition-key collections cannot be queried by partition).
+    // Per-partition counts (partition-key collections cannot be queried by partition). A
+    // collection loaded by some partitions only is queried in those alone: the others are
+    // not counted, and their rows are not seen by the key comparison either.
     if !schema_a.fields.iter().any(|f| f.is_partition_key) {
-        let parts_b: Vec<String> = b
-            .show_partitions(b_coll)
-            .await
-            .map_err(sb.err())?
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        for (p, _) in a.show_partitions(a_coll).await.map_err(sa.err())? {
+        let (parts_a, parts_b) = tokio::try_join!(sa.partitions_loaded(), sb.partitions_loaded())?;
+        for (p, loaded_a) in parts_a {
             let one = std::slice::from_ref(&p);
-            let rows_a = a.count(a_coll, one).await.map_err(sa.err())?.max(0) as u64;
-            let rows_b = if parts_b.contains(&p) {
+            let rows_a = if loaded_a {
+                Some(a.count(a_coll, one).await.map_err(sa.err())?.max(0) as u64)
+            } else {
+                None
+            };
+            let on_b = match parts_b.iter().find(|(n, _)| *n == p) {
+                None => PartitionOnB::Missing,
+                Some((_, false)) => PartitionOnB::NotLoaded,
+                Some((_, true)) => PartitionOnB::Loaded,
+            };
+            let rows_b = if on_b == PartitionOnB::Loaded {
                 Some(b.count(b_coll, one).await.map_err(sb.err())?.max(0) as u64)
             } else {
                 None
@@ -634,6 +717,7 @@ pub async fn verify_collection(
                 name: p,
                 rows_a,
                 rows_b,
+                on_b,
             });
         }
     }
@@ -1222,8 +1306,9 @@ mod tests {
             rows_b: 3,
             partitions: vec![PartitionRows {
                 name: "_default".into(),
-                rows_a: 3,
+                rows_a: Some(3),
                 rows_b: Some(3),
+                on_b: PartitionOnB::Loaded,
             }],
             schema_differences: Vec::new(),
             rows_compared: 3,
@@ -1268,8 +1353,53 @@ mod tests {
 
         let mut r = report();
         r.partitions[0].rows_b = None;
+        r.partitions[0].on_b = PartitionOnB::Missing;
         assert!(!r.ok());
         assert!(r.summary().contains("partition `_default` missing on B"));
+    }
+
+    #[test]
+    fn partitions_not_loaded_on_a_are_named_and_only_rows_seen_on_one_side_differ() {
+        let unloaded = |on_b, rows_b| PartitionRows {
+            name: "p3".into(),
+            rows_a: None,
+            rows_b,
+            on_b,
+        };
+        // Not loaded on either side (or missing on B): not compared, and said so.
+        for p in [
+            unloaded(PartitionOnB::NotLoaded, None),
+            unloaded(PartitionOnB::Missing, None),
+            unloaded(PartitionOnB::Loaded, Some(0)),
+        ] {
+            let mut r = report();
+            r.partitions.push(p);
+            assert!(r.ok(), "{r:?}");
+            assert_eq!(
+                r.summary(),
+                "3 rows, same content (full); partition(s) `p3` not loaded on A: their rows \
+                 not compared"
+            );
+        }
+        // Loaded on B only, with rows A's queries do not see.
+        let mut r = report();
+        r.partitions.push(unloaded(PartitionOnB::Loaded, Some(5)));
+        assert!(!r.ok());
+        assert!(
+            r.summary()
+                .contains("partition `p3` loaded on B only (5 rows), not on A"),
+            "{}",
+            r.summary()
+        );
+        // Loaded on A, not on B.
+        let mut r = report();
+        r.partitions[0].rows_b = None;
+        r.partitions[0].on_b = PartitionOnB::NotLoaded;
+        assert!(!r.ok());
+        assert!(
+            r.summary()
+                .contains("partition `_default` not loaded on B (3 rows on A)")
+        );
     }
 
     #[test]
