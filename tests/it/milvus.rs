@@ -393,3 +393,77 @@ fn a_backup_from_a_newer_milvus_is_refused_naming_both_versions() {
     });
     assert!(!exists, "`{target}` was created on B");
 }
+
+#[test]
+fn a_segment_whose_rows_were_all_deleted_after_its_flush_restores_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = profiles(tmp.path());
+    let (pa, pb) = (a.clone(), b.clone());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let coll = unique("it_alldel");
+    let backup = format!("{coll}_b");
+    let bak = format!("{coll}_bak");
+    // 1200 rows round-robin: even keys in `_default`, odd ones in p1, each partition one
+    // flushed segment; then every row of p1 deleted. Milvus reports an import of p1's segment
+    // (binlogs and delta logs) as complete with 0 rows, exactly as it reports binlogs it did
+    // not find.
+    seed(
+        &pa,
+        &coll,
+        &["--rows", "1200", "--dim", "8", "--partitions", "p1"],
+    );
+    let odd: Vec<String> = (0..1200)
+        .filter(|i| i % 2 == 1)
+        .map(|i| i.to_string())
+        .collect();
+    on_milvus(&pa, async |c| {
+        let expr = format!("pk in [{}]", odd.join(","));
+        let r = c.delete(&coll, "p1", &expr).await.unwrap();
+        assert_eq!(r.delete_cnt, 600);
+    });
+
+    let created = run_json(&[
+        "create", "--config", a, "-n", &backup, "-c", &coll, "--json",
+    ]);
+    assert_eq!(
+        created["collections"][0]["rows"].as_u64(),
+        Some(600),
+        "{created}"
+    );
+    let meta = Stack::get()
+        .store_a
+        .object_path(&format!("backup/{backup}/meta/full_meta.json"));
+    let full: Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
+    let p1 = full["collection_backups"][0]["partition_backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["partition_name"] == "p1")
+        .unwrap()
+        .clone();
+    let seg = &p1["segment_backups"][0];
+    assert!(seg["num_of_rows"].as_u64().unwrap() > 0, "{p1}");
+    assert!(!seg["deltalogs"].as_array().unwrap().is_empty(), "{p1}");
+
+    run_json(&["copy", "--from", a, "--to", b, "-n", &backup, "--json"]);
+    let restored = run_json(&[
+        "restore",
+        "--config",
+        b,
+        "-n",
+        &backup,
+        "-s",
+        "_bak",
+        "--rebuild-index",
+        "--load",
+        "--json",
+    ]);
+    let r = &restored["collections"][0];
+    assert_eq!(r["rows_imported"].as_u64(), Some(600), "{restored}");
+    assert_eq!(r["rows"].as_u64(), Some(600), "{restored}");
+    assert_eq!(r["verified"], true, "{restored}");
+    let p1_rows = on_milvus(&pb, async |c| {
+        c.count(&bak, &["p1".to_string()]).await.unwrap()
+    });
+    assert_eq!(p1_rows, 0);
+}
