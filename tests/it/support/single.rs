@@ -1,5 +1,5 @@
 //! Single real Milvus instances beside the stack's pair, for the version matrix
-//! (`versions::`): Milvus 2.2.16 and Milvus 2.3.5, each keeping its data on local disk
+//! (`versions::`): two Milvus 2.2.16 and a Milvus 2.3.5, each keeping its data on local disk
 //! (`common.storageType: local`), as `scripts/milvus.sh start DIR NAME OFFSET --milvus-version V
 //! --storage local` runs them; a Milvus 2.3.5 on local disk with authentication on
 //! (`--auth on`: user root, password Milvus) for the RBAC tests (`restore_options::`); and a
@@ -44,6 +44,13 @@ const M22: Spec = Spec {
     version: "2.2.16",
     auth: false,
 };
+/// A second Milvus 2.2.16 on local disk: the target of a 2.2 to 2.2 migration.
+const M22_B: Spec = Spec {
+    name: "m22b",
+    offset: 1600,
+    version: "2.2.16",
+    auth: false,
+};
 /// Milvus 2.3.5 on local disk.
 const M23: Spec = Spec {
     name: "m23local",
@@ -72,6 +79,7 @@ const M23_WHOLE: Spec = Spec {
 pub const ROOT: (&str, &str) = ("root", "Milvus");
 
 static M22_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+static M22_B_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_AUTH_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_WHOLE_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
@@ -82,6 +90,14 @@ impl Single {
         match M22_CELL.get_or_init(|| start(&M22)) {
             Ok(s) => s,
             Err(e) => panic!("no Milvus 2.2.16 on local disk: {e}"),
+        }
+    }
+
+    /// A second Milvus 2.2.16 with local storage, started on first use.
+    pub fn milvus_22_local_b() -> &'static Single {
+        match M22_B_CELL.get_or_init(|| start(&M22_B)) {
+            Ok(s) => s,
+            Err(e) => panic!("no second Milvus 2.2.16 on local disk: {e}"),
         }
     }
 
