@@ -20,6 +20,11 @@
 #   --root-path P      MM_MILVUS_S3_ROOT_PATH   default files
 #   --auth on|off      MM_MILVUS_AUTH           off (default) or on: common.security.
 #                                               authorizationEnabled, user root / password Milvus
+#   --tls off|one-way|mutual  MM_MILVUS_TLS     off (default); else common.security.tlsMode 1
+#                                               or 2 with a CA, a server certificate for
+#                                               localhost and 127.0.0.1 and a client certificate
+#                                               made by openssl in DIR/NAME/tls/ (ca.pem,
+#                                               server.pem/key, client.pem/key)
 # OFFSET defaults to 0. Ports: proxy 19530+N (internal 19529+N), rootCoord 13100+N, queryCoord
 # 19531+N, queryNode 21123+N, indexCoord 22930+N, indexNode 21121+N, dataCoord 13333+N,
 # dataNode 21124+N, etcd 2379+N / 2380+N, natsmq 4222+N (unused), metrics and /healthz 9091+N.
@@ -166,6 +171,25 @@ status_instance() {
     return 1
 }
 
+# Writes DIR/NAME/tls/: a CA, a server certificate for localhost and 127.0.0.1, and a client
+# certificate (for mutual TLS), all signed by the CA.
+write_tls() {
+    local t="$D/tls"
+    mkdir -p "$t"
+    (
+        cd "$t"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=milvus-test-ca" \
+            -keyout ca.key -out ca.pem
+        for who in server client; do
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=$who" -keyout "$who.key" -out "$who.csr"
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=%s\n' \
+                "$([[ $who == server ]] && echo serverAuth || echo clientAuth)" >"$who.ext"
+            openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
+                -days 3650 -extfile "$who.ext" -out "$who.pem"
+        done
+    ) >"$D/tls.log" 2>&1 || die "milvus $NAME: openssl could not make the TLS files: $(tail -3 "$D/tls.log")"
+}
+
 # Writes DIR/NAME/configs/milvus.yaml from the wheel's template: every {{ ... }} placeholder
 # filled, then single keys (dotted paths) set in place, keeping the template's comments.
 write_config() {
@@ -192,8 +216,9 @@ write_config() {
         "{}query_coord_port=$(port_of queryCoord "$o")" "{}query_node_port=$(port_of queryNode "$o")" \
         "{}index_coord_port=$(port_of indexCoord "$o")" "{}index_node_port=$(port_of indexNode "$o")" \
         "{}data_coord_port=$(port_of dataCoord "$o")" "{}data_node_port=$(port_of dataNode "$o")" \
-        "{}server_pem_path=server.pem" "{}server_key_path=server.key" "{}ca_pem_path=ca.pem" \
-        "{}authorization_enabled=$AUTH_ENABLED" "{}tls_mode=0" \
+        "{}server_pem_path=$D/tls/server.pem" "{}server_key_path=$D/tls/server.key" \
+        "{}ca_pem_path=$D/tls/ca.pem" \
+        "{}authorization_enabled=$AUTH_ENABLED" "{}tls_mode=$TLS_MODE" \
         "?etcd.endpoints=127.0.0.1:$(port_of etcd.client "$o")" \
         "=indexCoord.bindIndexNodeMode.address=127.0.0.1:$(port_of indexCoord "$o")" \
         "=common.gracefulStopTimeout=10" "${store_args[@]}" \
@@ -300,6 +325,7 @@ write_instance_env() {
         echo "MILVUS_STORAGE=$STORAGE"
         # Only when on, so instances started before the flag existed keep matching.
         if [[ "$AUTH" == on ]]; then echo "MILVUS_AUTH=on"; fi
+        if [[ "$TLS" != off ]]; then echo "MILVUS_TLS=$TLS"; echo "MILVUS_TLS_DIR=$D/tls"; fi
         echo "MILVUS_LOCAL_PATH=$D/data/local"
         echo "MILVUS_S3_ADDRESS=$S3_ADDRESS"
         echo "MILVUS_S3_PORT=$S3_PORT"
@@ -352,6 +378,7 @@ start_instance() {
     # Fresh instance: nothing of an earlier run survives.
     rm -rf "$D"
     mkdir -p "$D"
+    if [[ "$TLS" != off ]]; then write_tls; fi
     write_config
     write_instance_env "$D/instance.env"
 
@@ -415,12 +442,14 @@ S3_ROOT_PATH="${MM_MILVUS_S3_ROOT_PATH:-files}"
 VERSION="${MM_MILVUS_VERSION:-2.3.5}"
 STORAGE="${MM_MILVUS_STORAGE:-minio}"
 AUTH="${MM_MILVUS_AUTH:-off}"
+TLS="${MM_MILVUS_TLS:-off}"
 while [[ $# -gt 0 ]]; do
     [[ $# -ge 2 ]] || die "flag $1 needs a value"
     case "$1" in
         --milvus-version) VERSION=$2 ;;
         --storage) STORAGE=$2 ;;
         --auth) AUTH=$2 ;;
+        --tls) TLS=$2 ;;
         --s3-address) S3_ADDRESS=$2 ;;
         --s3-port) S3_PORT=$2 ;;
         --access-key) S3_ACCESS_KEY=$2 ;;
@@ -436,6 +465,12 @@ done
 [[ "$AUTH" == on || "$AUTH" == off ]] || die "--auth must be on or off, got '$AUTH'"
 AUTH_ENABLED=false
 if [[ "$AUTH" == on ]]; then AUTH_ENABLED=true; fi
+case "$TLS" in
+    off) TLS_MODE=0 ;;
+    one-way) TLS_MODE=1 ;;
+    mutual) TLS_MODE=2 ;;
+    *) die "--tls must be off, one-way or mutual, got '$TLS'" ;;
+esac
 TOOLS="${MM_TOOLS_DIR:-$HOME/.cache/milvus-migrate/tools}"
 case "$VERSION" in
     2.3.5) MILVUS_HOME="${MILVUS_HOME:-$TOOLS/milvus-2.3.5}" ;;

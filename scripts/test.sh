@@ -50,7 +50,7 @@ minio_stack=target/mm-test-stack-minio
 # The version matrix's single instances (tests/it/support/single.rs starts them on first use).
 versions=target/mm-test-versions
 stop_versions() {
-    for m in m22local m22b m23local m23auth m23whole; do bash scripts/milvus.sh stop "$versions" "$m" >/dev/null 2>&1 || true; done
+    for m in m22local m22b m23local m23auth m23whole m23tls m23mtls; do bash scripts/milvus.sh stop "$versions" "$m" >/dev/null 2>&1 || true; done
 }
 trap 'bash scripts/stack.sh stop "$stack" >/dev/null 2>&1 || true
       stop_versions

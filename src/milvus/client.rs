@@ -158,6 +158,8 @@ pub struct MilvusClient {
     db: String,
     version: ServerVersion,
     opts: ClientOptions,
+    /// The profile's settings: TLS failures are explained by its keys.
+    cfg: std::sync::Arc<MilvusConfig>,
 }
 
 impl std::fmt::Debug for MilvusClient {
@@ -201,20 +203,29 @@ impl MilvusClient {
                     message: error_chain(&e),
                 })?;
         }
-        let channel = endpoint.connect().await.map_err(|e| {
-            let message = error_chain(&e);
-            if is_connect_failure(&e) {
-                MilvusError::Connect {
-                    address: address.clone(),
-                    message,
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| {
+                let message = error_chain(&e);
+                if is_connect_failure(&e) {
+                    MilvusError::Connect {
+                        address: address.clone(),
+                        message,
+                    }
+                } else if let Some(t) = tls_failure(&e) {
+                    MilvusError::Tls {
+                        address: address.clone(),
+                        message: explain_tls_failure(t, cfg),
+                    }
+                } else {
+                    MilvusError::NotMilvus {
+                        address: address.clone(),
+                        message,
+                    }
                 }
-            } else {
-                MilvusError::NotMilvus {
-                    address: address.clone(),
-                    message,
-                }
-            }
-        })?;
+            })
+            .map_err(|e| tls_hint(e, cfg.tls_mode))?;
         let authorization = if cfg.user.is_empty() && cfg.password.expose().is_empty() {
             None
         } else {
@@ -239,8 +250,12 @@ impl MilvusClient {
             db: "default".into(),
             version: ServerVersion::parse(""),
             opts,
+            cfg: std::sync::Arc::new(cfg.clone()),
         };
-        client.version = client.handshake().await?;
+        client.version = client
+            .handshake()
+            .await
+            .map_err(|e| tls_hint(e, cfg.tls_mode))?;
         Ok(client)
     }
 
@@ -299,12 +314,26 @@ impl MilvusClient {
                 user: self.user.clone(),
                 message: s.message().to_string(),
             },
-            code => MilvusError::Rpc {
-                address: self.address.clone(),
-                rpc,
-                code,
-                message: s.message().to_string(),
-            },
+            code => {
+                // A transport failure's cause (a TLS alert, a reset) is in its sources.
+                let cause = std::error::Error::source(&s);
+                if let Some(t) = cause.and_then(tls_failure) {
+                    return MilvusError::Tls {
+                        address: self.address.clone(),
+                        message: explain_tls_failure(t, &self.cfg),
+                    };
+                }
+                MilvusError::Rpc {
+                    address: self.address.clone(),
+                    rpc,
+                    code,
+                    message: match cause.map(error_chain) {
+                        Some(c) if c.starts_with(s.message()) => c,
+                        Some(c) => format!("{}: {c}", s.message()),
+                        None => s.message().to_string(),
+                    },
+                }
+            }
         }
     }
 
@@ -375,7 +404,7 @@ impl MilvusClient {
                 ..
             }) => String::new(),
             Err(MilvusError::Rpc {
-                code: tonic::Code::Unknown | tonic::Code::Internal,
+                code: tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled,
                 message,
                 ..
             }) => {
@@ -1238,6 +1267,104 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// A server that wants more TLS than it gets gives no HTTP/2 answer, only a failed transport
+/// (under TLS 1.3 a missing client certificate shows after the handshake, as an alert the
+/// transport passes on as text): the likely setting is named on what comes back from
+/// something that does not answer as Milvus's gRPC.
+fn tls_hint(e: MilvusError, mode: TlsMode) -> MilvusError {
+    let hint = match mode {
+        TlsMode::Disabled => {
+            "if this Milvus requires TLS, set `milvus.tlsMode` to 1, or 2 for mutual TLS"
+        }
+        TlsMode::Server => {
+            "if this Milvus wants a client certificate, set `milvus.tlsMode: 2` with \
+             `milvus.mtlsCertPath` and `milvus.mtlsKeyPath`"
+        }
+        TlsMode::Mutual => {
+            "does this Milvus accept the client certificate in `milvus.mtlsCertPath` (signed by \
+             the CA it trusts)?"
+        }
+    };
+    match e {
+        MilvusError::NotMilvus { address, message } => MilvusError::NotMilvus {
+            address,
+            message: format!("{message} ({hint})"),
+        },
+        e => e,
+    }
+}
+
+/// The TLS error in an error's chain (rustls's, which tokio-rustls hands on inside an
+/// `io::Error`), if any.
+fn tls_failure<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<rustls::Error>());
+        if inner.is_some() {
+            return inner;
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// What a TLS failure means for the profile: which key to look at.
+fn explain_tls_failure(e: &rustls::Error, cfg: &MilvusConfig) -> String {
+    use rustls::CertificateError as C;
+    let name = if cfg.server_name.is_empty() {
+        format!(
+            "`{}` (`milvus.address`; `milvus.serverName` is not set)",
+            cfg.address
+        )
+    } else {
+        format!("`{}` (`milvus.serverName`)", cfg.server_name)
+    };
+    let what = match e {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+            if cfg.ca_cert_path.is_empty() {
+                "the server's certificate is not signed by a public CA: give its CA in \
+                 `milvus.caCertPath`"
+                    .to_string()
+            } else {
+                format!(
+                    "the server's certificate is not signed by the CA in `milvus.caCertPath` \
+                     (`{}`)",
+                    cfg.ca_cert_path
+                )
+            }
+        }
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => {
+            format!("the server's certificate is not valid for {name}")
+        }
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the server's certificate has expired".to_string()
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            "the server does not speak TLS: for a plain server set `milvus.tlsMode: 0`".to_string()
+        }
+        rustls::Error::AlertReceived(_) if cfg.tls_mode == TlsMode::Mutual => {
+            "the server refused the handshake: does it accept the client certificate in \
+             `milvus.mtlsCertPath`?"
+                .to_string()
+        }
+        rustls::Error::AlertReceived(_) => {
+            "the server refused the handshake: does it want mutual TLS (`milvus.tlsMode: 2` with \
+             `milvus.mtlsCertPath` and `milvus.mtlsKeyPath`)?"
+                .to_string()
+        }
+        _ => "the TLS handshake failed".to_string(),
+    };
+    format!("{what} ({e})")
 }
 
 /// Whether a transport error means nothing could be reached (as opposed to something that

@@ -11,6 +11,7 @@ mod milvus;
 mod minio_stack;
 mod restore_options;
 mod support;
+mod tls;
 mod verify;
 mod versions;
 

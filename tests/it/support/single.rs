@@ -3,7 +3,9 @@
 //! (`common.storageType: local`), as `scripts/milvus.sh start DIR NAME OFFSET --milvus-version V
 //! --storage local` runs them; a Milvus 2.3.5 on local disk with authentication on
 //! (`--auth on`: user root, password Milvus) for the RBAC tests (`restore_options::`); and a
-//! Milvus 2.3.5 on local disk that one test alone uses, migrated whole (`migrate --all`).
+//! Milvus 2.3.5 on local disk that one test alone uses, migrated whole (`migrate --all`); and
+//! two Milvus 2.3.5 that take TLS connections only, one with a server certificate, one wanting
+//! a client certificate too (`--tls one-way|mutual`, certificates made by openssl).
 //!
 //! Owns: starting such an instance once per test process (under `flock`, so two processes do
 //! not start it twice; `milvus.sh start` is a no-op when it already runs healthy with the same
@@ -27,14 +29,20 @@ pub struct Single {
     pub endpoint: Endpoint,
     /// Its `localStorage.path`: where its binlogs are files.
     pub local_path: PathBuf,
+    /// `one-way` or `mutual` when it takes TLS connections only.
+    pub tls: Option<String>,
+    /// Its CA, server and client certificates (`ca.pem`, `client.pem`, `client.key`).
+    pub tls_dir: Option<PathBuf>,
 }
 
-/// An instance to start: name, port offset, release, authentication.
+/// An instance to start: name, port offset, release, authentication, TLS (`off`, `one-way`
+/// or `mutual`, as `scripts/milvus.sh --tls` takes it).
 struct Spec {
     name: &'static str,
     offset: u32,
     version: &'static str,
     auth: bool,
+    tls: &'static str,
 }
 
 /// Milvus 2.2.16 on local disk (on these machines 2.2.16 cannot use S3: see test-infra).
@@ -43,6 +51,7 @@ const M22: Spec = Spec {
     offset: 1400,
     version: "2.2.16",
     auth: false,
+    tls: "off",
 };
 /// A second Milvus 2.2.16 on local disk: the target of a 2.2 to 2.2 migration.
 const M22_B: Spec = Spec {
@@ -50,6 +59,7 @@ const M22_B: Spec = Spec {
     offset: 1600,
     version: "2.2.16",
     auth: false,
+    tls: "off",
 };
 /// Milvus 2.3.5 on local disk.
 const M23: Spec = Spec {
@@ -57,6 +67,7 @@ const M23: Spec = Spec {
     offset: 1500,
     version: "2.3.5",
     auth: false,
+    tls: "off",
 };
 /// Milvus 2.3.5 with local storage and `common.security.authorizationEnabled: true`.
 const M23_AUTH: Spec = Spec {
@@ -64,6 +75,7 @@ const M23_AUTH: Spec = Spec {
     offset: 1800,
     version: "2.3.5",
     auth: true,
+    tls: "off",
 };
 
 /// Milvus 2.3.5 on local disk, a whole instance to migrate: only the test that migrates it
@@ -73,6 +85,25 @@ const M23_WHOLE: Spec = Spec {
     offset: 1900,
     version: "2.3.5",
     auth: false,
+    tls: "off",
+};
+
+/// Milvus 2.3.5 on local disk that takes TLS connections only (`tlsMode: 1`).
+const M23_TLS: Spec = Spec {
+    name: "m23tls",
+    offset: 2000,
+    version: "2.3.5",
+    auth: false,
+    tls: "one-way",
+};
+
+/// Milvus 2.3.5 on local disk that wants a client certificate too (`tlsMode: 2`).
+const M23_MTLS: Spec = Spec {
+    name: "m23mtls",
+    offset: 2100,
+    version: "2.3.5",
+    auth: false,
+    tls: "mutual",
 };
 
 /// The root user of an instance with authentication on, and Milvus's default password.
@@ -83,6 +114,8 @@ static M22_B_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_AUTH_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_WHOLE_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+static M23_TLS_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+static M23_MTLS_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 
 impl Single {
     /// Milvus 2.2.16 with local storage, started on first use.
@@ -125,6 +158,22 @@ impl Single {
         }
     }
 
+    /// Milvus 2.3.5 with local storage and TLS (server certificate only), started on first use.
+    pub fn milvus_23_tls() -> &'static Single {
+        match M23_TLS_CELL.get_or_init(|| start(&M23_TLS)) {
+            Ok(s) => s,
+            Err(e) => panic!("no Milvus 2.3.5 with TLS: {e}"),
+        }
+    }
+
+    /// Milvus 2.3.5 with local storage and mutual TLS, started on first use.
+    pub fn milvus_23_mtls() -> &'static Single {
+        match M23_MTLS_CELL.get_or_init(|| start(&M23_MTLS)) {
+            Ok(s) => s,
+            Err(e) => panic!("no Milvus 2.3.5 with mutual TLS: {e}"),
+        }
+    }
+
     /// [`Single::profile`] for a user of an instance with authentication on.
     pub fn profile_as(
         &self,
@@ -150,13 +199,32 @@ impl Single {
     /// `backups`. Returns the path.
     pub fn profile(&self, dir: &Path, file: &str, backups: &Path) -> PathBuf {
         let m = &self.endpoint;
+        // As milvus-backup's backup.yaml writes TLS: the CA, the name the certificate holds,
+        // and for mutual TLS the client's certificate and key.
+        let tls = match (&self.tls, &self.tls_dir) {
+            (Some(mode), Some(d)) => {
+                let mut t = format!(
+                    "  tlsMode: {}\n  caCertPath: \"{ca}\"\n  serverName: \"localhost\"\n",
+                    if mode == "mutual" { 2 } else { 1 },
+                    ca = d.join("ca.pem").display()
+                );
+                if mode == "mutual" {
+                    t += &format!(
+                        "  mtlsCertPath: \"{}\"\n  mtlsKeyPath: \"{}\"\n",
+                        d.join("client.pem").display(),
+                        d.join("client.key").display()
+                    );
+                }
+                t
+            }
+            _ => "  tlsMode: 0\n".to_string(),
+        };
         let text = format!(
             r#"milvus:
   address: {addr}
   port: {port}
   authorizationEnabled: false
-  tlsMode: 0
-minio:
+{tls}minio:
   storageType: "local"
   rootPath: "{root}"
   backupStorageType: "local"
@@ -192,6 +260,7 @@ fn start(spec: &Spec) -> Result<Single, String> {
         .arg(spec.offset.to_string())
         .args(["--milvus-version", spec.version, "--storage", "local"])
         .args(["--auth", if spec.auth { "on" } else { "off" }])
+        .args(["--tls", spec.tls])
         .current_dir(root)
         .output()
         .map_err(|e| format!("cannot run flock/bash scripts/milvus.sh: {e}"))?;
@@ -236,5 +305,7 @@ fn read(d: &Path) -> Result<Single, String> {
             dir: d.to_path_buf(),
         },
         local_path: PathBuf::from(get("MILVUS_LOCAL_PATH")?),
+        tls: get("MILVUS_TLS").ok(),
+        tls_dir: get("MILVUS_TLS_DIR").ok().map(PathBuf::from),
     })
 }
