@@ -10,7 +10,7 @@ use std::path::Path;
 use milvus_migrate::milvus::proto::common;
 use serde_json::Value;
 
-use crate::milvus::{on_milvus, profiles, run, run_json, seed, unique};
+use crate::milvus::{on_milvus, phase_note, profiles, run, run_json, seed, unique};
 
 /// The metadata items of a report's first collection: name to (status, A, B).
 fn items(metadata: &Value) -> Vec<(String, String, String, String)> {
@@ -113,15 +113,7 @@ fn aliases_properties_and_settings_move_and_verify_names_what_b_changed() {
     assert!(value("index on vec").starts_with("`vec_idx` "), "{got:?}");
     assert_eq!(value("load state"), "Loaded");
     assert_eq!(value("replicas"), "1");
-    let verify_note = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == "verify")
-        .unwrap()["note"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let verify_note = phase_note(&report, "verify");
     assert!(
         verify_note.contains(&format!("metadata: {} items equal", got.len() - 1)),
         "{verify_note}"

@@ -55,6 +55,20 @@ pub fn run_fatal(args: &[&str]) -> String {
     stderr
 }
 
+/// The note of a phase (`create`, `copy`, `restore`, `verify`, ...) in a `migrate --json`
+/// report.
+pub fn phase_note(report: &Value, phase: &str) -> String {
+    report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == phase)
+        .unwrap_or_else(|| panic!("no phase {phase} in {report}"))["note"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Runs `f` with a client of the profile's Milvus.
 pub fn on_milvus<T>(
     profile: &Path,

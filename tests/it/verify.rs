@@ -10,7 +10,7 @@ use milvus_migrate::seed::{self, SeedSpec};
 use serde_json::Value;
 
 use crate::migrate::files_under;
-use crate::milvus::{on_milvus, profiles, run, run_json, unique};
+use crate::milvus::{on_milvus, phase_note, profiles, run, run_json, unique};
 use crate::support::milvus::Stack;
 
 const ROWS: u64 = 2000;
@@ -545,15 +545,7 @@ fn a_source_collection_not_loaded_on_a_migrates_and_says_its_content_was_not_com
     assert_eq!(c["verified_by"], "not verified (A not loaded)", "{report}");
     assert_eq!(c["verification"], Value::Null, "{report}");
     assert_eq!(c["rows_b"].as_u64(), Some(3000), "{report}");
-    let verify_note = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == "verify")
-        .unwrap()["note"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let verify_note = phase_note(&report, "verify");
     assert!(
         verify_note.contains(&format!(
             "`default.{coll}` is not loaded on A: content not compared"
@@ -656,13 +648,7 @@ fn a_source_loaded_by_some_partitions_is_loaded_the_same_on_b_and_those_are_comp
         (&p2["rows_a"], &p2["on_b"]),
         (&Value::Null, &Value::from("not_loaded"))
     );
-    let verify_note = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == "verify")
-        .unwrap()["note"]
-        .to_string();
+    let verify_note = phase_note(&report, "verify");
     assert!(
         verify_note.contains("partition(s) `_default`, `p2` not loaded on A"),
         "{verify_note}"

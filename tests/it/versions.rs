@@ -50,6 +50,16 @@ fn migrate(a: &Path, b: &Path, coll: &str, extra: &[&str]) -> Value {
     run_json(&args)
 }
 
+/// Each partition of `target` on B holds the rows `per_partition` names.
+fn assert_partition_rows(b: &Path, target: &str, per_partition: &Value) {
+    for (p, n) in per_partition.as_object().unwrap() {
+        let got = on_milvus(b, async |c| {
+            c.count(target, std::slice::from_ref(p)).await.unwrap()
+        });
+        assert_eq!(got as u64, n.as_u64().unwrap(), "partition {p}");
+    }
+}
+
 fn assert_migrated(report: &Value, expected: u64) {
     let c = &report["collections"][0];
     assert_eq!(c["rows_a"].as_u64(), Some(expected), "{report}");
@@ -72,13 +82,7 @@ fn milvus_2_2_on_local_disk_migrates_into_2_3_on_s3_verified_by_content() {
     let report = migrate(&a, &b, &coll, &[]);
     assert_migrated(&report, expected);
     // B's partitions hold what A's held (counted on 2.2 without count(*)).
-    let target = format!("{coll}_bak");
-    for (p, n) in per_partition.as_object().unwrap() {
-        let got = on_milvus(&b, async |c| {
-            c.count(&target, std::slice::from_ref(p)).await.unwrap()
-        });
-        assert_eq!(got as u64, n.as_u64().unwrap(), "partition {p}");
-    }
+    assert_partition_rows(&b, &format!("{coll}_bak"), &per_partition);
     // Nothing left of the backup on A's local backup directory.
     let left = crate::migrate::files_under(&tmp.path().join("backups-a"));
     assert_eq!(left, 0, "backup files left on A");
@@ -98,13 +102,7 @@ fn milvus_2_2_migrates_into_another_2_2_verified_by_content() {
     let report = migrate(&a, &b, &coll, &[]);
     assert_migrated(&report, expected);
     // Counted on both sides by enumerating keys (no count(*) on 2.2), partition by partition.
-    let target = format!("{coll}_bak");
-    for (p, n) in per_partition.as_object().unwrap() {
-        let got = on_milvus(&b, async |c| {
-            c.count(&target, std::slice::from_ref(p)).await.unwrap()
-        });
-        assert_eq!(got as u64, n.as_u64().unwrap(), "partition {p}");
-    }
+    assert_partition_rows(&b, &format!("{coll}_bak"), &per_partition);
     // A rerun finds it complete and changes nothing.
     let again = migrate(&a, &b, &coll, &[]);
     assert_eq!(
