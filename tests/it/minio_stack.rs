@@ -3,7 +3,8 @@
 //!
 //! - a full `migrate` from A to B;
 //! - a backup that milvus-backup creates on A, copied and restored by us;
-//! - a backup that we create, listed, shown and restored into B by milvus-backup.
+//! - a backup that we create, listed, shown and restored into B by milvus-backup;
+//! - a backup copied into a backup bucket B does not have yet: created by `copy`.
 //!
 //! milvus-backup reads the very profiles these tests give milvus-migrate: both tools take the
 //! same `backup.yaml`. The stack is [`Stack::get_minio`] (`scripts/test.sh` runs these tests in
@@ -224,4 +225,45 @@ fn our_backup_is_listed_shown_and_restored_by_milvus_backup() {
         &["restore", "-n", &name, "-s", "_mb", "--rebuild_index"],
     );
     assert_eq!(load_and_count(&b, &target), expected as i64);
+}
+
+#[test]
+fn a_backup_bucket_missing_on_minio_is_created_by_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (stack, a, _) = minio_profiles(tmp.path());
+    let coll = unique("mm_minio_bk");
+    let name = format!("{coll}_b");
+    crate::milvus::seed(&a, &coll, &["--rows", "1000", "--dim", "8"]);
+    run_json(&[
+        "create",
+        "--config",
+        s(&a),
+        "-n",
+        &name,
+        "-c",
+        &coll,
+        "--json",
+    ]);
+    // A backup bucket on B that does not exist yet (as milvus-backup, we create it).
+    let bucket = format!("created-{}", coll.replace('_', "-"));
+    let b = stack.profile(Side::B, tmp.path(), "b-new.yaml", &bucket, "backup", "");
+    let copied = run_json(&[
+        "copy",
+        "--from",
+        s(&a),
+        "--to",
+        s(&b),
+        "-n",
+        &name,
+        "--json",
+    ]);
+    assert_eq!(copied["objects_failed"], 0, "{copied}");
+    let keys = stack
+        .store(Side::B)
+        .mc()
+        .keys(&bucket, &format!("backup/{name}/meta/"));
+    assert!(
+        keys.contains(&format!("backup/{name}/meta/backup_meta.json")),
+        "{keys:?}"
+    );
 }
