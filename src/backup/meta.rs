@@ -911,6 +911,11 @@ impl SegmentBackupInfo {
         self.partition_id == ALL_PARTITIONS
     }
 
+    /// Whether the segment has delta logs (deletes to apply to its rows).
+    pub fn has_delta_logs(&self) -> bool {
+        self.deltalogs.iter().any(|d| !d.binlogs.is_empty())
+    }
+
     /// Sum of the insert and delta log sizes.
     pub fn logs_size(&self) -> i64 {
         self.binlogs

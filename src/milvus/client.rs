@@ -203,29 +203,26 @@ impl MilvusClient {
                     message: error_chain(&e),
                 })?;
         }
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| {
-                let message = error_chain(&e);
-                if is_connect_failure(&e) {
-                    MilvusError::Connect {
-                        address: address.clone(),
-                        message,
-                    }
-                } else if let Some(t) = tls_failure(&e) {
-                    MilvusError::Tls {
-                        address: address.clone(),
-                        message: explain_tls_failure(t, cfg),
-                    }
-                } else {
-                    MilvusError::NotMilvus {
-                        address: address.clone(),
-                        message,
-                    }
+        let channel = endpoint.connect().await.map_err(|e| {
+            let message = error_chain(&e);
+            if is_connect_failure(&e) {
+                MilvusError::Connect {
+                    address: address.clone(),
+                    message,
                 }
-            })
-            .map_err(|e| tls_hint(e, cfg.tls_mode))?;
+            } else if let Some(t) = tls_failure(&e) {
+                MilvusError::Tls {
+                    address: address.clone(),
+                    message: explain_tls_failure(t, cfg),
+                }
+            } else {
+                let e = MilvusError::NotMilvus {
+                    address: address.clone(),
+                    message,
+                };
+                tls_hint(e, cfg.tls_mode)
+            }
+        })?;
         let authorization = if cfg.user.is_empty() && cfg.password.expose().is_empty() {
             None
         } else {
@@ -317,6 +314,13 @@ impl MilvusClient {
             code => {
                 // A transport failure's cause (a TLS alert, a reset) is in its sources.
                 let cause = std::error::Error::source(&s);
+                // A connection closed before the answer comes as `Cancelled` (hyper), a reset
+                // as `Unknown`: one event, one code. A timeout of ours is `Cancelled` without a
+                // source and stays so.
+                let code = match code {
+                    tonic::Code::Cancelled if cause.is_some() => tonic::Code::Unknown,
+                    code => code,
+                };
                 if let Some(t) = cause.and_then(tls_failure) {
                     return MilvusError::Tls {
                         address: self.address.clone(),
@@ -404,7 +408,7 @@ impl MilvusClient {
                 ..
             }) => String::new(),
             Err(MilvusError::Rpc {
-                code: tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled,
+                code: tonic::Code::Unknown | tonic::Code::Internal,
                 message,
                 ..
             }) => {
@@ -1054,6 +1058,26 @@ impl MilvusClient {
             out.push(state(std::slice::from_ref(p)).await?);
         }
         Ok(out)
+    }
+
+    /// A collection's partitions, each with whether it is loaded
+    /// ([`Self::partition_load_states`]).
+    ///
+    /// # Errors
+    /// [`MilvusError`].
+    pub async fn partitions_loaded(
+        &self,
+        collection: &str,
+    ) -> Result<Vec<(String, bool)>, MilvusError> {
+        let names: Vec<String> = self
+            .show_partitions(collection)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let states = self.partition_load_states(collection, &names).await?;
+        let loaded = states.into_iter().map(|s| s == common::LoadState::Loaded);
+        Ok(names.into_iter().zip(loaded).collect())
     }
 
     /// How many in-memory replicas of a loaded collection the server keeps (`GetReplicas` by

@@ -868,16 +868,8 @@ impl Ctx<'_> {
         let loaded = replicas.is_some();
         let index_load_secs = il_started.elapsed().as_secs_f64();
 
-        let (rows, expected, verified) = self.verify(c, t, rows_imported, loaded).await?;
-        let segment_rows: i64 = src.segments().map(|s| s.num_of_rows.max(0)).sum();
-        if rows_imported == 0 && segment_rows > 0 && expected.is_none() {
-            notes.push(format!(
-                "`{}.{}`: every segment imported 0 rows of {segment_rows}: its delete logs \
-                 remove them all, or Milvus did not find the binlogs in its own bucket (the \
-                 backup records no row count on A to tell)",
-                t.db, t.name
-            ));
-        }
+        let (rows, expected, verified) =
+            self.verify(c, t, rows_imported, loaded, &mut notes).await?;
         let aliases = meta::restore_aliases(c, &t.name, collection_id, &src.aliases)
             .await
             .map_err(self.step_err(t, "CreateAlias", None))?;
@@ -1120,15 +1112,13 @@ impl Ctx<'_> {
                     idempotency_key: key(p.partition_id, None),
                     segment: None,
                     expected,
-                    deltas: data
-                        .iter()
-                        .any(|s| s.deltalogs.iter().any(|d| !d.binlogs.is_empty())),
+                    deltas: data.iter().any(|s| s.has_delta_logs()),
                 });
                 continue;
             }
             for s in data {
                 let loc = SegmentLocation::of(s);
-                let deltas = s.deltalogs.iter().any(|d| !d.binlogs.is_empty());
+                let deltas = s.has_delta_logs();
                 let delta = if deltas {
                     loc.delta_import_dir(root)
                 } else {
@@ -1405,17 +1395,30 @@ impl Ctx<'_> {
 
     /// Compares row counts: `count(*)` against the backup's recorded counts when the collection
     /// is loaded and counts were recorded; otherwise the import jobs' rows against the segments'.
+    /// Imports of 0 rows passed one by one where the segment has delta logs (every row
+    /// deleted, which Milvus reports as it does binlogs it did not find): judged here, by A's
+    /// recorded count, or named in `notes` when none was recorded.
     async fn verify(
         &self,
         c: &MilvusClient,
         t: &Task<'_>,
         rows_imported: u64,
         loaded: bool,
+        notes: &mut Vec<String>,
     ) -> Result<(Option<u64>, Option<u64>, bool), Error> {
         let src = t.source;
         let recorded = self
             .ours
             .and_then(|m| m.rows_of(&src.db_name, &src.collection_name));
+        let segment_rows: u64 = src.segments().map(|s| s.num_of_rows.max(0) as u64).sum();
+        if rows_imported == 0 && segment_rows > 0 && recorded.is_none() {
+            notes.push(format!(
+                "`{}.{}`: every segment imported 0 rows of {segment_rows}: its delete logs \
+                 remove them all, or Milvus did not find the binlogs in its own bucket (the \
+                 backup records no row count on A to tell)",
+                t.db, t.name
+            ));
+        }
         let loaded = loaded || c.loading_progress(&t.name).await.unwrap_or(0) >= 100;
         let mismatch = |what: String, got: u64, expected: u64| -> Error {
             RestoreError::CountMismatch {
@@ -1429,12 +1432,10 @@ impl Ctx<'_> {
         };
         if !loaded {
             // Without count(*): the imports' rows cannot exceed the backed-up segments' rows.
-            let segment_rows: u64 = src.segments().map(|s| s.num_of_rows.max(0) as u64).sum();
             if rows_imported > segment_rows {
                 return Err(mismatch("the import".into(), rows_imported, segment_rows));
             }
-            // Imports of 0 rows with delta logs pass one by one (every row deleted); rows
-            // live on A at backup time say Milvus did not find the binlogs.
+            // Rows live on A at backup time and none imported: Milvus did not find them.
             if let Some(r) = recorded.filter(|r| rows_imported == 0 && r.rows > 0) {
                 return Err(mismatch(
                     "the import (did Milvus find the binlogs in its own bucket?)".into(),
@@ -1459,7 +1460,6 @@ impl Ctx<'_> {
         let Some(rec) = recorded else {
             // No recorded count (backup of an unloaded collection, or by milvus-backup): the
             // segments' rows bound what can be there.
-            let segment_rows: u64 = src.segments().map(|s| s.num_of_rows.max(0) as u64).sum();
             if count > segment_rows + before {
                 return Err(mismatch(
                     "the collection".into(),

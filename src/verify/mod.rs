@@ -61,7 +61,6 @@ pub use rows::{Row, SetDigest, Value, decode};
 use crate::config::Profile;
 use crate::create::Selector;
 use crate::error::Error;
-use crate::milvus::proto::common::LoadState;
 use crate::milvus::proto::schema::{CollectionSchema, DataType, FieldData, FieldSchema};
 use crate::milvus::query::{Consistency, KeyPages, MAX_QUERY_LIMIT, in_expr, range_expr};
 use crate::milvus::{ClientOptions, MilvusClient, MilvusError, Pk, PrimaryKey};
@@ -409,21 +408,10 @@ struct Side<'a> {
 impl Side<'_> {
     /// This side's partitions, each with whether it is loaded.
     async fn partitions_loaded(&self) -> Result<Vec<(String, bool)>, VerifyError> {
-        let names: Vec<String> = self
-            .client
-            .show_partitions(self.collection)
+        self.client
+            .partitions_loaded(self.collection)
             .await
-            .map_err(self.err())?
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        let states = self
-            .client
-            .partition_load_states(self.collection, &names)
-            .await
-            .map_err(self.err())?;
-        let loaded = states.iter().map(|s| *s == LoadState::Loaded);
-        Ok(names.into_iter().zip(loaded).collect())
+            .map_err(self.err())
     }
 
     fn err(&self) -> impl Fn(MilvusError) -> VerifyError + '_ {

@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::BIN;
-use crate::milvus::{counts_of, profiles, run_fatal, run_json, seed, unique};
+use crate::milvus::{
+    counts_of, profiles, profiles_with_b_backups_in, run_fatal, run_json, seed, unique,
+};
 use crate::support::milvus::Stack;
 
 /// Seeds a collection with partitions, deletes and dynamic fields; returns its expected rows.
@@ -525,22 +527,7 @@ fn killed_at_random_moments_every_rerun_ends_verified_with_nothing_left() {
     let stack = Stack::get();
     let backups = "bucket-b-backups";
     std::fs::create_dir_all(stack.store_b.data_dir.join(backups)).unwrap();
-    let a = stack.profile(
-        crate::support::milvus::Side::A,
-        tmp.path(),
-        "a.yaml",
-        &stack.store_a.bucket,
-        "backup",
-        "",
-    );
-    let b = stack.profile(
-        crate::support::milvus::Side::B,
-        tmp.path(),
-        "b.yaml",
-        backups,
-        "backup",
-        "",
-    );
+    let (a, b) = profiles_with_b_backups_in(tmp.path(), backups);
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let state = tmp.path().join("state");
     let state = state.to_str().unwrap();
@@ -702,22 +689,7 @@ fn a_backup_bucket_missing_on_b_is_created() {
     let bucket = unique("nb").replace('_', "-");
     let dir = stack.store_b.data_dir.join(&bucket);
     assert!(!dir.exists());
-    let a = stack.profile(
-        crate::support::milvus::Side::A,
-        tmp.path(),
-        "a.yaml",
-        &stack.store_a.bucket,
-        "backup",
-        "",
-    );
-    let b = stack.profile(
-        crate::support::milvus::Side::B,
-        tmp.path(),
-        "b.yaml",
-        &bucket,
-        "backup",
-        "",
-    );
+    let (a, b) = profiles_with_b_backups_in(tmp.path(), &bucket);
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let coll = unique("mg_newbucket");
     seed(Path::new(a), &coll, &["--rows", "500", "--dim", "4"]);

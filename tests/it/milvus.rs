@@ -22,9 +22,17 @@ pub fn run(args: &[&str]) -> std::process::Output {
 /// A fresh scratch directory with the two profiles: A's backups in bucket-a/backup (the seed
 /// scenario), B's in bucket-b/backup.
 pub fn profiles(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    profiles_with_b_backups_in(dir, &Stack::get().store_b.bucket)
+}
+
+/// [`profiles`], B's backups in `bucket` of store B instead (another bucket than Milvus B's).
+pub fn profiles_with_b_backups_in(
+    dir: &Path,
+    bucket: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let stack = Stack::get();
     let a = stack.profile(Side::A, dir, "a.yaml", &stack.store_a.bucket, "backup", "");
-    let b = stack.profile(Side::B, dir, "b.yaml", &stack.store_b.bucket, "backup", "");
+    let b = stack.profile(Side::B, dir, "b.yaml", bucket, "backup", "");
     (a, b)
 }
 

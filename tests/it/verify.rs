@@ -583,18 +583,10 @@ fn load_partitions(profile: &Path, coll: &str, partitions: &[&str]) {
 /// The names of `coll`'s partitions that are loaded.
 fn loaded_partitions(profile: &Path, coll: &str) -> Vec<String> {
     on_milvus(profile, async |c| {
-        let names: Vec<String> = c
-            .show_partitions(coll)
-            .await
-            .unwrap()
+        let parts = c.partitions_loaded(coll).await.unwrap();
+        parts
             .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        let states = c.partition_load_states(coll, &names).await.unwrap();
-        names
-            .into_iter()
-            .zip(states)
-            .filter(|(_, s)| *s == milvus_migrate::milvus::proto::common::LoadState::Loaded)
+            .filter(|(_, loaded)| *loaded)
             .map(|(n, _)| n)
             .collect()
     })
