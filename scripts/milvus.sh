@@ -25,6 +25,9 @@
 #                                               localhost and 127.0.0.1 and a client certificate
 #                                               made by openssl in DIR/NAME/tls/ (ca.pem,
 #                                               server.pem/key, client.pem/key)
+#   --set KEY=VALUE    (flag only, repeatable)  one more milvus.yaml key, by its dotted path
+#                                               (it must be in the template), e.g.
+#                                               --set proxy.grpc.serverMaxSendSize=4194304
 # OFFSET defaults to 0. Ports: proxy 19530+N (internal 19529+N), rootCoord 13100+N, queryCoord
 # 19531+N, queryNode 21123+N, indexCoord 22930+N, indexNode 21121+N, dataCoord 13333+N,
 # dataNode 21124+N, etcd 2379+N / 2380+N, natsmq 4222+N (unused), metrics and /healthz 9091+N.
@@ -49,7 +52,7 @@
 # PROXY_PORT, LOG_LEVEL, ...), so nothing from the caller's shell leaks into it.
 set -euo pipefail
 
-usage() { sed -n '2,40p' "$0" >&2; exit 2; }
+usage() { sed -n '2,52p' "$0" >&2; exit 2; }
 die() { echo "milvus.sh: $*" >&2; exit 1; }
 
 START_TIMEOUT="${MM_MILVUS_START_TIMEOUT:-180}"
@@ -226,7 +229,8 @@ write_config() {
         "?natsmq.server.monitor.logFile=$D/logs/nats.log" \
         "?rootCoord.ip=127.0.0.1" "?proxy.ip=127.0.0.1" "?queryCoord.ip=127.0.0.1" \
         "?queryNode.ip=127.0.0.1" "?indexNode.ip=127.0.0.1" "?dataCoord.ip=127.0.0.1" \
-        "?dataNode.ip=127.0.0.1" "+etcd.config.path=$cfg/embedEtcd.yaml" <<'PY'
+        "?dataNode.ip=127.0.0.1" "+etcd.config.path=$cfg/embedEtcd.yaml" \
+        "${EXTRA_SETTINGS[@]/#/=}" <<'PY'
 # Fills the template's {{ name(type): default }} placeholders (every one must be given), sets
 # =dotted.keys in place (the key must exist; the template's comment is kept; the value goes
 # in as a YAML string unless it is a number, true/false or a host:port), sets ?dotted.keys
@@ -326,6 +330,7 @@ write_instance_env() {
         # Only when on, so instances started before the flag existed keep matching.
         if [[ "$AUTH" == on ]]; then echo "MILVUS_AUTH=on"; fi
         if [[ "$TLS" != off ]]; then echo "MILVUS_TLS=$TLS"; echo "MILVUS_TLS_DIR=$D/tls"; fi
+        if ((${#EXTRA_SETTINGS[@]})); then echo "MILVUS_SET=$(printf %q "${EXTRA_SETTINGS[*]}")"; fi
         echo "MILVUS_LOCAL_PATH=$D/data/local"
         echo "MILVUS_S3_ADDRESS=$S3_ADDRESS"
         echo "MILVUS_S3_PORT=$S3_PORT"
@@ -443,6 +448,7 @@ VERSION="${MM_MILVUS_VERSION:-2.3.5}"
 STORAGE="${MM_MILVUS_STORAGE:-minio}"
 AUTH="${MM_MILVUS_AUTH:-off}"
 TLS="${MM_MILVUS_TLS:-off}"
+EXTRA_SETTINGS=()
 while [[ $# -gt 0 ]]; do
     [[ $# -ge 2 ]] || die "flag $1 needs a value"
     case "$1" in
@@ -456,6 +462,9 @@ while [[ $# -gt 0 ]]; do
         --secret-key) S3_SECRET_KEY=$2 ;;
         --bucket) S3_BUCKET=$2 ;;
         --root-path) S3_ROOT_PATH=$2 ;;
+        --set)
+            [[ "$2" =~ ^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+=.*$ ]] || die "--set wants KEY=VALUE with a dotted milvus.yaml key, got '$2'"
+            EXTRA_SETTINGS+=("$2") ;;
         *) die "unknown flag: $1" ;;
     esac
     shift 2

@@ -10,7 +10,8 @@
 # Milvus at once is what the 2-core machine carries well):
 #   1. everything but `minio_stack::` (single Milvus on local disk also start, in
 #      target/mm-test-versions: 2.2.16 and 2.3.5 for `versions::` at offsets 1400 and 1500,
-#      2.3.5 with authentication at 1800, and 2.3.5 for the `migrate --all` test at 1900), with the
+#      2.3.5 with authentication at 1800, 2.3.5 for the `migrate --all` test at 1900, 2.3.5
+#      with TLS at 2000 and 2100, and 2.3.5 with a 2 MiB answer limit at 2300), with the
 #      s3s-fs stack this script starts with
 #      scripts/stack.sh in target/mm-test-stack (Milvus A/B at offsets 1000/1100: proxies 20530
 #      and 20630; stores on 9300 and 9400, so a demo stack on the default ports may run at the
@@ -50,7 +51,7 @@ minio_stack=target/mm-test-stack-minio
 # The version matrix's single instances (tests/it/support/single.rs starts them on first use).
 versions=target/mm-test-versions
 stop_versions() {
-    for m in m22local m22b m23local m23auth m23whole m23tls m23mtls; do bash scripts/milvus.sh stop "$versions" "$m" >/dev/null 2>&1 || true; done
+    for m in m22local m22b m23local m23auth m23whole m23tls m23mtls m23small; do bash scripts/milvus.sh stop "$versions" "$m" >/dev/null 2>&1 || true; done
 }
 trap 'bash scripts/stack.sh stop "$stack" >/dev/null 2>&1 || true
       stop_versions

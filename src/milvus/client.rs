@@ -327,6 +327,16 @@ impl MilvusClient {
                         message: explain_tls_failure(t, &self.cfg),
                     };
                 }
+                if code == tonic::Code::ResourceExhausted
+                    && let Some((size, limit)) = super::error::refused_sizes(s.message())
+                {
+                    return MilvusError::TooLarge {
+                        address: self.address.clone(),
+                        rpc,
+                        size,
+                        limit,
+                    };
+                }
                 MilvusError::Rpc {
                     address: self.address.clone(),
                     rpc,

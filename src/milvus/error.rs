@@ -67,6 +67,22 @@ pub enum MilvusError {
         code: tonic::Code,
         message: String,
     },
+    /// The server refused one gRPC message as larger than it allows: an answer past the
+    /// proxy's `proxy.grpc.serverMaxSendSize`, or a request past its `serverMaxRecvSize`.
+    /// The same call fails again; one asking for fewer rows passes.
+    #[error(
+        "Milvus at {address}: {rpc} failed: one message of {size} bytes, over the server's \
+         limit of {limit} (gRPC ResourceExhausted; the proxy's `proxy.grpc.serverMaxSendSize` \
+         and `serverMaxRecvSize`)"
+    )]
+    TooLarge {
+        address: String,
+        rpc: &'static str,
+        /// The message's size, bytes.
+        size: u64,
+        /// The server's limit on one message, bytes.
+        limit: u64,
+    },
     /// Milvus answered the call with an error status.
     #[error("Milvus at {address}: {rpc}: {reason} (code {code})")]
     Server {
@@ -96,6 +112,15 @@ impl MilvusError {
             MilvusError::Server {
                 code, error_code, ..
             } => Some((*code, *error_code)),
+            _ => None,
+        }
+    }
+
+    /// The size of a message the server refused as too large, and its limit (see
+    /// [`MilvusError::TooLarge`]).
+    pub fn too_large(&self) -> Option<(u64, u64)> {
+        match self {
+            MilvusError::TooLarge { size, limit, .. } => Some((*size, *limit)),
             _ => None,
         }
     }
@@ -149,6 +174,18 @@ impl Retryable for MilvusError {
     }
 }
 
+/// The sizes in a gRPC `ResourceExhausted` status that refuses a message as too large: grpc-go
+/// (Milvus's server) states them as `... larger than max (<size> vs. <limit>)`, for a message
+/// to send and one received alike. Any other `ResourceExhausted` (a quota, a rate limit of a
+/// proxy in front) has none and stays a retryable [`MilvusError::Rpc`].
+pub(crate) fn refused_sizes(message: &str) -> Option<(u64, u64)> {
+    let (_, rest) = message.split_once("larger than max (")?;
+    let (size, rest) = rest.split_once(" vs. ")?;
+    let (limit, _) = rest.split_once(')')?;
+    let (size, limit) = (size.trim().parse().ok()?, limit.trim().parse().ok()?);
+    (size > limit).then_some((size, limit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +216,24 @@ mod tests {
             message: "x".into(),
         };
         assert!(rpc(tonic::Code::Unavailable).is_retryable());
+        let too_large = MilvusError::TooLarge {
+            address: "m".into(),
+            rpc: "Query",
+            size: 9,
+            limit: 2,
+        };
+        assert!(!too_large.is_retryable());
+        assert_eq!(too_large.too_large(), Some((9, 2)));
         assert!(!rpc(tonic::Code::InvalidArgument).is_retryable());
+    }
+
+    #[test]
+    fn a_message_refused_as_too_large_gives_both_sizes() {
+        let sent = "grpc: trying to send message larger than max (9566982 vs. 2097152)";
+        assert_eq!(refused_sizes(sent), Some((9_566_982, 2_097_152)));
+        let received = "grpc: received message larger than max (70000000 vs. 67108864)";
+        assert_eq!(refused_sizes(received), Some((70_000_000, 67_108_864)));
+        assert_eq!(refused_sizes("quota exceeded"), None);
+        assert_eq!(refused_sizes("larger than max (x vs. 2)"), None);
     }
 }

@@ -97,10 +97,16 @@ const KEY_PAGE_BYTES: u64 = 16 << 20;
 /// unless the keys are long strings. The first page counts each key at the key field's
 /// `max_length`, the next ones at the longest key seen so far, so that a page of keys stays
 /// far below what Milvus sends in one answer (16384 keys of 4 KiB would be 64 MiB).
+///
+/// A server that refuses a page as larger than its limit (a proxy whose
+/// `proxy.grpc.serverMaxSendSize` is set low) makes the pages fit half that limit from then
+/// on ([`KeyPages::refused`]).
 #[derive(Debug, Clone, Copy)]
 pub struct KeyPages {
     page: u64,
     longest: u64,
+    /// Bytes of keys a page may hold.
+    budget: u64,
 }
 
 impl Default for KeyPages {
@@ -109,6 +115,7 @@ impl Default for KeyPages {
         KeyPages {
             page: MAX_QUERY_LIMIT,
             longest: 0,
+            budget: KEY_PAGE_BYTES,
         }
     }
 }
@@ -129,8 +136,9 @@ impl KeyPages {
                     .unwrap_or(u64::from(u16::MAX))
             });
         KeyPages {
-            page: Self::keys_within(bound),
+            page: keys_within(KEY_PAGE_BYTES, bound),
             longest: 0,
+            budget: KEY_PAGE_BYTES,
         }
     }
 
@@ -144,14 +152,29 @@ impl KeyPages {
         let longest = keys.iter().map(Pk::width).max().unwrap_or(0);
         self.longest = self.longest.max(longest);
         if self.longest > 0 {
-            self.page = Self::keys_within(self.longest);
+            self.page = keys_within(self.budget, self.longest);
         }
     }
 
-    fn keys_within(longest: u64) -> u64 {
-        // A string key costs its bytes and a few of framing in the answer.
-        (KEY_PAGE_BYTES / (longest + 8)).clamp(1, MAX_QUERY_LIMIT)
+    /// The server refused a page of `keys` keys as `size` bytes, over its `limit`: the next
+    /// pages hold half that limit, by the width of the refused keys. `false` when the page
+    /// cannot shrink (a single key).
+    pub fn refused(&mut self, keys: u64, size: u64, limit: u64) -> bool {
+        if keys <= 1 {
+            return false;
+        }
+        self.budget = self.budget.min(limit / 2);
+        // The width of the refused keys, less the framing `keys_within` adds back.
+        self.longest = self.longest.max(size.div_ceil(keys).saturating_sub(8));
+        self.page = keys_within(self.budget, self.longest).min(keys / 2);
+        true
     }
+}
+
+/// Keys of `longest` bytes that `budget` bytes of answer hold.
+fn keys_within(budget: u64, longest: u64) -> u64 {
+    // A string key costs its bytes and a few of framing in the answer.
+    (budget / (longest + 8)).clamp(1, MAX_QUERY_LIMIT)
 }
 
 /// The type of a primary key.
@@ -442,7 +465,7 @@ impl MilvusClient {
         let mut consistency = Consistency::Strong;
         loop {
             let limit = pages.page();
-            let page = self
+            let page = match self
                 .key_page(
                     collection,
                     partitions,
@@ -451,7 +474,14 @@ impl MilvusClient {
                     limit,
                     consistency,
                 )
-                .await?;
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => match e.too_large() {
+                    Some((size, max)) if pages.refused(limit, size, max) => continue,
+                    _ => return Err(e),
+                },
+            };
             consistency = Consistency::Bounded;
             n += page.len() as i64;
             if (page.len() as u64) < limit {
@@ -512,6 +542,26 @@ mod tests {
         // No max_length given: counted at 65535.
         let unbounded = KeyPages::new(&key(schema::DataType::VarChar, &[]));
         assert_eq!(unbounded.page(), 255);
+    }
+
+    #[test]
+    fn a_page_refused_as_too_large_makes_the_next_ones_fit_half_the_limit() {
+        // 16384 keys of 1 KiB (16.1 MiB) refused by a 2 MiB limit.
+        let mut pages = KeyPages::default();
+        pages.saw(&[Pk::Str("k".repeat(1024))]);
+        assert_eq!(pages.page(), (16 << 20) / 1032);
+        let asked = pages.page();
+        assert!(pages.refused(asked, asked * 1032, 2 << 20));
+        assert_eq!(pages.page(), (1 << 20) / 1032);
+        // Pages stay within the lower budget as longer keys come.
+        pages.saw(&[Pk::Str("k".repeat(2040))]);
+        assert_eq!(pages.page(), (1 << 20) / 2048);
+        // A refusal whose sizes say little still halves the page at least.
+        let asked = pages.page();
+        assert!(pages.refused(asked, (2 << 20) + 1, 2 << 20));
+        assert!(pages.page() <= asked / 2);
+        // One key cannot be split.
+        assert!(!pages.refused(1, 3 << 20, 2 << 20));
     }
 
     #[test]

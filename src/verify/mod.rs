@@ -49,6 +49,8 @@ pub mod meta;
 mod rows;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rand::rngs::SmallRng;
@@ -142,6 +144,16 @@ pub enum VerifyError {
         /// What differs, with the first keys.
         summary: String,
     },
+}
+
+impl VerifyError {
+    /// The size of an answer Milvus refused as too large, and its limit.
+    fn too_large(&self) -> Option<(u64, u64)> {
+        match self {
+            VerifyError::Milvus { source, .. } => source.too_large(),
+            _ => None,
+        }
+    }
 }
 
 impl Retryable for VerifyError {
@@ -523,8 +535,9 @@ struct KeyCursor<'a> {
     pk: &'a PrimaryKey,
     pages: KeyPages,
     page: std::vec::IntoIter<Pk>,
-    /// The page being fetched and its limit; `None` once the last page has arrived.
-    pending: Option<(u64, KeyFetch)>,
+    /// The page being fetched, its limit and the key it starts after; `None` once the last
+    /// page has arrived.
+    pending: Option<(u64, Option<Pk>, KeyFetch)>,
 }
 
 impl<'a> KeyCursor<'a> {
@@ -535,7 +548,11 @@ impl<'a> KeyCursor<'a> {
             pk,
             pages,
             page: Vec::new().into_iter(),
-            pending: Some((pages.page(), Self::fetch(side, pk, None, pages.page()))),
+            pending: Some((
+                pages.page(),
+                None,
+                Self::fetch(side, pk, None, pages.page()),
+            )),
         }
     }
 
@@ -563,11 +580,24 @@ impl<'a> KeyCursor<'a> {
             if let Some(k) = self.page.next() {
                 return Ok(Some(k));
             }
-            let Some((limit, pending)) = self.pending.take() else {
+            let Some((limit, after, pending)) = self.pending.take() else {
                 return Ok(None);
             };
             let keys = match pending.await {
-                Ok(answer) => answer.map_err(self.side.err())?,
+                Ok(Ok(keys)) => keys,
+                Ok(Err(e)) => match e.too_large() {
+                    Some((size, max)) if self.pages.refused(limit, size, max) => {
+                        let next = self.pages.page();
+                        tracing::info!(
+                            "Milvus refused a page of {limit} keys ({size} bytes, over its \
+                             limit of {max}): asking for {next} keys at a time"
+                        );
+                        let fetch = Self::fetch(self.side, self.pk, after.clone(), next);
+                        self.pending = Some((next, after, fetch));
+                        continue;
+                    }
+                    _ => return Err(self.side.err()(e)),
+                },
                 Err(e) => {
                     return Err(self.side.decode_err(rows::DecodeError(format!(
                         "the task reading keys stopped: {e}"
@@ -577,8 +607,9 @@ impl<'a> KeyCursor<'a> {
             if keys.len() as u64 >= limit {
                 self.pages.saw(&keys);
                 let next = self.pages.page();
-                let fetch = Self::fetch(self.side, self.pk, keys.last().cloned(), next);
-                self.pending = Some((next, fetch));
+                let after = keys.last().cloned();
+                let fetch = Self::fetch(self.side, self.pk, after.clone(), next);
+                self.pending = Some((next, after, fetch));
             }
             self.page = keys.into_iter();
         }
@@ -588,7 +619,7 @@ impl<'a> KeyCursor<'a> {
 impl Drop for KeyCursor<'_> {
     fn drop(&mut self) {
         // A merge that stopped early (an error) leaves no query running behind it.
-        if let Some((_, p)) = self.pending.take() {
+        if let Some((_, _, p)) = self.pending.take() {
             p.abort();
         }
     }
@@ -715,19 +746,20 @@ pub async fn verify_collection(
         x?;
         y?;
     }
+    let limit = Arc::new(AnswerLimit::default());
     match opts.mode {
         VerifyMode::Count => {
             report.rows_a = a.count(a_coll, &[]).await.map_err(sa.err())?.max(0) as u64;
             report.rows_b = b.count(b_coll, &[]).await.map_err(sb.err())?.max(0) as u64;
         }
         VerifyMode::Sample => {
-            let batches = Pager::new(None, &schema_a);
+            let batches = Pager::new(None, &schema_a, &limit);
             sample(&sa, &sb, &pk, &fields, opts, batches, &mut report).await?
         }
         VerifyMode::Full => {
             let pagers = (
-                Pager::new(opts.page, &schema_a),
-                Pager::new(None, &schema_a),
+                Pager::new(opts.page, &schema_a, &limit),
+                Pager::new(None, &schema_a, &limit),
             );
             full(&sa, &sb, &pk, &fields, pagers, &mut report).await?
         }
@@ -837,17 +869,20 @@ async fn rows_of_both(
 ) -> Result<(), VerifyError> {
     let mut rest = keys;
     while !rest.is_empty() {
-        let n = usize::try_from(batches.page.min(SAMPLE_BATCH))
+        let n = usize::try_from(batches.page().min(SAMPLE_BATCH))
             .map_or(rest.len(), |n| n.min(rest.len()));
         let (batch, after) = rest.split_at(n);
-        rest = after;
         let expr = in_expr(pk, batch);
         let limit = Some(batch.len() as u64);
         let (ra, rb) = tokio::join!(
             sa.rows(pk, fields, &expr, limit),
             sb.rows(pk, fields, &expr, limit)
         );
-        let ((ra, bytes_a), (rb, bytes_b)) = (ra?, rb?);
+        let both = ra.and_then(|a| rb.map(|b| (a, b)));
+        let Some(((ra, bytes_a), (rb, bytes_b))) = or_smaller(both, batches, n as u64)? else {
+            continue;
+        };
+        rest = after;
         batches.saw(ra.len(), bytes_a);
         batches.saw(rb.len(), bytes_b);
         each(batch, ra, rb);
@@ -868,14 +903,13 @@ async fn full(
     // both ends known, so that A's query of a range reads that range only (an open-ended
     // query with a limit reads up to the limit from every segment).
     let mut keys = KeyCursor::new(sa, pk);
-    let a_range = |lo: Option<&Pk>, hi: Option<&Pk>| {
-        let expr = range_expr(pk, lo, hi);
-        async move { sa.digests(pk, fields, &expr, Some(MAX_QUERY_LIMIT)).await }
-    };
+    // A range of A is one query, unless Milvus refuses its answer as too large.
+    let mut a_pages = pager.fixed(MAX_QUERY_LIMIT);
     let mut lo: Option<Pk> = None;
-    let mut page = pager.page;
+    let mut page = pager.page();
     let mut hi = range_end(&mut keys, page).await?;
-    let (mut a_digests, bytes) = a_range(None, hi.as_ref()).await?;
+    let (mut a_digests, bytes) =
+        range_digests(sa, (pk, fields), (None, hi.as_ref()), page, &mut a_pages).await?;
     pager.saw(a_digests.len(), bytes);
     loop {
         report.ranges += 1;
@@ -884,17 +918,19 @@ async fn full(
         // at once.
         let next = async {
             if hi.is_none() {
-                return Ok((None, Vec::new(), 0));
+                return Ok((None, Vec::new(), 0, 0));
             }
-            let h = range_end(&mut keys, pager.page).await?;
-            let (rows, bytes) = a_range(hi.as_ref(), h.as_ref()).await?;
-            Ok::<_, VerifyError>((h, rows, bytes))
+            let n = pager.page();
+            let h = range_end(&mut keys, n).await?;
+            let range = (hi.as_ref(), h.as_ref());
+            let (rows, bytes) = range_digests(sa, (pk, fields), range, n, &mut a_pages).await?;
+            Ok::<_, VerifyError>((h, rows, bytes, n))
         };
         let this = compare_range(
             (sa, sb),
             pk,
             fields,
-            (page, &mut batches),
+            (pager.fixed(page), &mut batches),
             (lo.as_ref(), hi.as_ref()),
             a_digests,
             report,
@@ -904,9 +940,9 @@ async fn full(
         if hi.is_none() {
             return Ok(());
         }
-        let (h, digests, bytes) = next?;
+        let (h, digests, bytes, n) = next?;
         // B's pages of the next range are as long as the range.
-        page = pager.page;
+        page = n;
         pager.saw(digests.len(), bytes);
         lo = hi;
         hi = h;
@@ -922,41 +958,119 @@ async fn full(
 /// segments' answers once), up to Milvus's limit of 16384 rows.
 const RANGE_BYTES: u64 = 16 << 20;
 
-/// Rows per range in `full` mode: a fixed `--page`, or sized by the rows' width. The first
+/// The bytes one answer may hold, shared by the pagers of one verification: unbounded until
+/// a Milvus refuses an answer as larger than its limit (a proxy whose
+/// `proxy.grpc.serverMaxSendSize` is set below what [`RANGE_BYTES`] assumes), then half the
+/// smallest limit refused.
+#[derive(Debug)]
+struct AnswerLimit(AtomicU64);
+
+impl Default for AnswerLimit {
+    fn default() -> Self {
+        AnswerLimit(AtomicU64::new(u64::MAX))
+    }
+}
+
+impl AnswerLimit {
+    fn budget(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn lower_to(&self, bytes: u64) {
+        self.0.fetch_min(bytes.max(1), Ordering::Relaxed);
+    }
+}
+
+/// Rows per answer: a fixed `--page` (or sub-page), or sized by the rows' width. The first
 /// range is sized by the widest row the schema allows (strings and JSON at their maximum
-/// length); the next ones by the widest rows seen so far.
-#[derive(Debug, Clone, Copy)]
+/// length); the next ones by the widest rows seen so far. Every page fits the shared
+/// [`AnswerLimit`] once a server has refused an answer ([`Pager::refused`]).
+#[derive(Debug, Clone)]
 struct Pager {
-    fixed: bool,
-    /// Rows in the next range.
-    page: u64,
-    /// Widest rows seen (bytes per row of one answer).
+    fixed: Option<u64>,
+    /// The widest row the schema allows, bytes.
+    widest: u64,
+    /// Widest rows seen (bytes per row of one answer); 0 before the first answer.
     width: u64,
+    limit: Arc<AnswerLimit>,
 }
 
 impl Pager {
-    fn new(page: Option<u64>, schema: &CollectionSchema) -> Pager {
-        match page {
-            Some(p) => Pager {
-                fixed: true,
-                page: p.clamp(1, MAX_QUERY_LIMIT),
-                width: 0,
-            },
-            None => Pager {
-                fixed: false,
-                page: rows_within(RANGE_BYTES, widest_row(schema)),
-                width: 0,
-            },
+    fn new(page: Option<u64>, schema: &CollectionSchema, limit: &Arc<AnswerLimit>) -> Pager {
+        Pager {
+            fixed: page.map(|p| p.clamp(1, MAX_QUERY_LIMIT)),
+            widest: widest_row(schema),
+            width: 0,
+            limit: Arc::clone(limit),
+        }
+    }
+
+    /// Pages of at most `page` rows of the same rows, under the same limit.
+    fn fixed(&self, page: u64) -> Pager {
+        Pager {
+            fixed: Some(page.clamp(1, MAX_QUERY_LIMIT)),
+            ..self.clone()
+        }
+    }
+
+    /// Rows in the next answer.
+    fn page(&self) -> u64 {
+        let width = if self.width == 0 {
+            self.widest
+        } else {
+            self.width
+        };
+        let budget = self.limit.budget();
+        match self.fixed {
+            Some(p) => p.min(rows_within(budget, width)),
+            None => rows_within(budget.min(RANGE_BYTES), width),
         }
     }
 
     /// An answer of `rows` rows in `bytes` bytes.
     fn saw(&mut self, rows: usize, bytes: usize) {
-        if self.fixed || rows == 0 {
-            return;
+        if rows > 0 {
+            self.width = self.width.max((bytes as u64).div_ceil(rows as u64));
         }
-        self.width = self.width.max((bytes as u64).div_ceil(rows as u64));
-        self.page = rows_within(RANGE_BYTES, self.width);
+    }
+
+    /// Milvus refused an answer of `rows` rows as `size` bytes, over its `limit`: answers
+    /// hold half that limit from now on, by the width of the refused rows, and the next one
+    /// at most half as many rows. `false` when a single row is already too large.
+    fn refused(&mut self, rows: u64, size: u64, limit: u64) -> bool {
+        if rows <= 1 {
+            return false;
+        }
+        self.limit.lower_to(limit / 2);
+        let budget = self.limit.budget().min(RANGE_BYTES);
+        self.width = self
+            .width
+            .max(size.div_ceil(rows))
+            .max(budget.div_ceil(rows / 2));
+        true
+    }
+}
+
+/// `Ok(None)` when `result` is an answer of `rows` rows that Milvus refused as larger than
+/// its limit and `pager` could size its pages below it: ask again, for `pager.page()` rows.
+fn or_smaller<T>(
+    result: Result<T, VerifyError>,
+    pager: &mut Pager,
+    rows: u64,
+) -> Result<Option<T>, VerifyError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => match e.too_large() {
+            Some((size, limit)) if pager.refused(rows, size, limit) => {
+                tracing::info!(
+                    "Milvus refused an answer of {rows} rows ({size} bytes, over its limit of \
+                     {limit}): asking for {} rows at a time",
+                    pager.page()
+                );
+                Ok(None)
+            }
+            _ => Err(e),
+        },
     }
 }
 
@@ -1008,6 +1122,34 @@ fn widest_value(f: &FieldSchema) -> u64 {
     }
 }
 
+/// One side's digests of the key range `(lo, hi]` (about `rows` rows) and the answers' size:
+/// one query, or as many as `pages` needs when Milvus refuses an answer as too large.
+async fn range_digests(
+    side: &Side<'_>,
+    (pk, fields): (&PrimaryKey, &[String]),
+    (lo, hi): (Option<&Pk>, Option<&Pk>),
+    rows: u64,
+    pages: &mut Pager,
+) -> Result<(Vec<(Pk, u128)>, usize), VerifyError> {
+    let (mut all, mut bytes, mut after) = (Vec::new(), 0, lo.cloned());
+    loop {
+        let limit = pages.page();
+        let expr = range_expr(pk, after.as_ref(), hi);
+        let answer = side.digests(pk, fields, &expr, Some(limit)).await;
+        let Some((digests, b)) = or_smaller(answer, pages, limit.min(rows))? else {
+            continue;
+        };
+        bytes += b;
+        pages.saw(digests.len(), b);
+        let n = digests.len() as u64;
+        after = digests.last().map(|(k, _)| k.clone()).or(after);
+        all.extend(digests);
+        if n < limit || (hi.is_some() && after.as_ref() == hi) {
+            return Ok((all, bytes));
+        }
+    }
+}
+
 /// The last key of the next `page` keys of `keys`; `None` when fewer are left: the range is
 /// then the last one, open-ended, so that B's rows past A's last key are seen.
 async fn range_end(keys: &mut KeyCursor<'_>, page: u64) -> Result<Option<Pk>, VerifyError> {
@@ -1021,14 +1163,14 @@ async fn range_end(keys: &mut KeyCursor<'_>, page: u64) -> Result<Option<Pk>, Ve
     Ok(last)
 }
 
-/// One key range `(lo, hi]`: A's digests in memory, B's streamed in pages of `page` rows; the
+/// One key range `(lo, hi]`: A's digests in memory, B's streamed in pages of `b_pages` rows; the
 /// rows themselves are read again, from both sides and in `batches`, only for the keys whose
 /// digests differ.
 async fn compare_range(
     (sa, sb): (&Side<'_>, &Side<'_>),
     pk: &PrimaryKey,
     fields: &[String],
-    (page, batches): (u64, &mut Pager),
+    (mut b_pages, batches): (Pager, &mut Pager),
     (lo, hi): (Option<&Pk>, Option<&Pk>),
     a_digests: Vec<(Pk, u128)>,
     report: &mut CollectionVerification,
@@ -1044,10 +1186,20 @@ async fn compare_range(
     let mut unmatched_b: Vec<Pk> = Vec::new();
     let mut matched = 0u64;
     let mut cursor = lo.cloned();
+    let page = b_pages.page();
     loop {
-        let (digests, _) = sb
-            .digests(pk, fields, &range_expr(pk, cursor.as_ref(), hi), Some(page))
-            .await?;
+        let limit = b_pages.page();
+        let answer = sb
+            .digests(
+                pk,
+                fields,
+                &range_expr(pk, cursor.as_ref(), hi),
+                Some(limit),
+            )
+            .await;
+        let Some((digests, _)) = or_smaller(answer, &mut b_pages, limit)? else {
+            continue;
+        };
         let n = digests.len() as u64;
         cursor = digests.last().map(|(k, _)| k.clone()).or(cursor);
         for (k, d) in digests {
@@ -1065,7 +1217,7 @@ async fn compare_range(
                 report.extra.push(|| k.to_string());
             }
         }
-        if n < page {
+        if n < limit {
             break;
         }
     }
@@ -1250,6 +1402,7 @@ mod tests {
     #[test]
     fn ranges_are_sized_by_the_widest_rows_seen_unless_the_page_is_given() {
         use DataType as T;
+        let limit = Arc::new(AnswerLimit::default());
         let narrow = schema(
             vec![
                 field(T::Int64, &[], T::None),
@@ -1265,24 +1418,31 @@ mod tests {
             false,
         );
         // Narrow rows: Milvus's most rows per query.
-        assert_eq!(Pager::new(None, &narrow).page, MAX_QUERY_LIMIT);
+        assert_eq!(Pager::new(None, &narrow, &limit).page(), MAX_QUERY_LIMIT);
         // 128 KiB rows: 16 MiB per range.
-        assert_eq!(Pager::new(None, &wide).page, 127);
+        assert_eq!(Pager::new(None, &wide, &limit).page(), 127);
         // A long string column the schema cannot bound: the first range is small, the next
         // ones follow what the answers hold; a narrower answer later does not widen them.
-        let mut p = Pager::new(None, &schema(vec![field(T::VarChar, &[], T::None)], true));
-        assert_eq!(p.page, 128);
+        let mut p = Pager::new(
+            None,
+            &schema(vec![field(T::VarChar, &[], T::None)], true),
+            &limit,
+        );
+        assert_eq!(p.page(), 128);
         p.saw(1000, 4_000_000);
-        assert_eq!(p.page, 4194);
+        assert_eq!(p.page(), 4194);
         p.saw(1000, 1_000_000);
-        assert_eq!(p.page, 4194);
+        assert_eq!(p.page(), 4194);
         p.saw(0, 0);
-        assert_eq!(p.page, 4194);
+        assert_eq!(p.page(), 4194);
         // A page given on the command line stays.
-        let mut p = Pager::new(Some(500), &wide);
+        let mut p = Pager::new(Some(500), &wide, &limit);
         p.saw(10, 10);
-        assert_eq!(p.page, 500);
-        assert_eq!(Pager::new(Some(100_000), &wide).page, MAX_QUERY_LIMIT);
+        assert_eq!(p.page(), 500);
+        assert_eq!(
+            Pager::new(Some(100_000), &wide, &limit).page(),
+            MAX_QUERY_LIMIT
+        );
     }
 
     fn report() -> CollectionVerification {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::migrate::files_under;
 use crate::milvus::{on_milvus, phase_note, profiles, run, run_json, unique};
 use crate::support::milvus::Stack;
+use crate::support::single::{SMALL_ANSWER_BYTES, Single};
 
 const ROWS: u64 = 2000;
 
@@ -667,4 +668,62 @@ fn a_source_loaded_by_some_partitions_is_loaded_the_same_on_b_and_those_are_comp
         stdout.contains("partition `p2` loaded on B only (1000 rows), not on A"),
         "{stdout}"
     );
+}
+
+/// A Milvus whose proxy sends at most 2 MiB in one answer (`proxy.grpc.serverMaxSendSize`)
+/// refuses the answers `verify` asks for by default (key ranges of about 16 MiB, batches of
+/// wide rows): `verify` asks again for fewer rows, and still finds every difference.
+#[test]
+fn a_proxy_that_sends_small_answers_is_asked_for_fewer_rows_and_every_row_is_compared() {
+    let m = Single::milvus_23_small_answers();
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = m.profile(tmp.path(), "small.yaml", &tmp.path().join("backups"));
+    let p = profile.to_str().unwrap();
+    let coll = unique("small");
+    let target = format!("{coll}_b");
+    // 12,000 rows of 128-d with a dynamic field: a 16384-row range is about 7 MiB. B lost
+    // rows 0, 5000 and 10000.
+    let args = ["--rows", "12000", "--dim", "128", "--dynamic"];
+    crate::milvus::seed(&profile, &coll, &args);
+    crate::milvus::seed(
+        &profile,
+        &target,
+        &[&args[..], &["--delete-every", "5000"]].concat(),
+    );
+    for mode in [&["--verify", "full"][..], &["--verify", "sample"][..]] {
+        let (code, r) = verify_json(p, p, &coll, &target, mode);
+        assert_eq!(code, 1, "{mode:?}: {r}");
+        let v = &r["collections"][0];
+        assert_eq!(v["rows_a"].as_u64(), Some(12_000), "{mode:?}: {r}");
+        assert_eq!(v["rows_b"].as_u64(), Some(11_997), "{mode:?}: {r}");
+        assert_eq!(keys(&r, "missing"), ["0", "5000", "10000"], "{mode:?}: {r}");
+        assert!(keys(&r, "different").is_empty(), "{mode:?}: {r}");
+    }
+    let (_, r) = verify_json(p, p, &coll, &target, &["--verify", "full"]);
+    assert_eq!(
+        r["collections"][0]["rows_compared"].as_u64(),
+        Some(11_997),
+        "{r}"
+    );
+
+    // 600 rows of 4096-d: a sample batch of them is about 3 MiB, a range about 16 MiB.
+    let (wide, wide_b) = (unique("wide"), unique("wide"));
+    for c in [&wide, &wide_b] {
+        crate::milvus::seed(
+            &profile,
+            c,
+            &["--rows", "600", "--dim", "4096", "--dynamic"],
+        );
+    }
+    let row_bytes = 4096 * 4;
+    assert!(600 * row_bytes / 3 > SMALL_ANSWER_BYTES as usize);
+    for mode in ["sample", "full"] {
+        let (code, r) = verify_json(p, p, &wide, &wide_b, &["--verify", mode]);
+        assert_eq!(code, 0, "{mode}: {r}");
+        assert_eq!(
+            r["collections"][0]["rows_compared"].as_u64(),
+            Some(600),
+            "{mode}: {r}"
+        );
+    }
 }

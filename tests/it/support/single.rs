@@ -5,7 +5,9 @@
 //! (`--auth on`: user root, password Milvus) for the RBAC tests (`restore_options::`); and a
 //! Milvus 2.3.5 on local disk that one test alone uses, migrated whole (`migrate --all`); and
 //! two Milvus 2.3.5 that take TLS connections only, one with a server certificate, one wanting
-//! a client certificate too (`--tls one-way|mutual`, certificates made by openssl).
+//! a client certificate too (`--tls one-way|mutual`, certificates made by openssl); and a
+//! Milvus 2.3.5 whose proxy sends at most 2 MiB in one answer (`--set
+//! proxy.grpc.serverMaxSendSize=2097152`).
 //!
 //! Owns: starting such an instance once per test process (under `flock`, so two processes do
 //! not start it twice; `milvus.sh start` is a no-op when it already runs healthy with the same
@@ -43,6 +45,8 @@ struct Spec {
     version: &'static str,
     auth: bool,
     tls: &'static str,
+    /// milvus.yaml keys set besides (`scripts/milvus.sh --set KEY=VALUE`).
+    settings: &'static [&'static str],
 }
 
 /// Milvus 2.2.16 on local disk (on these machines 2.2.16 cannot use S3: see test-infra).
@@ -52,6 +56,7 @@ const M22: Spec = Spec {
     version: "2.2.16",
     auth: false,
     tls: "off",
+    settings: &[],
 };
 /// A second Milvus 2.2.16 on local disk: the target of a 2.2 to 2.2 migration.
 const M22_B: Spec = Spec {
@@ -60,6 +65,7 @@ const M22_B: Spec = Spec {
     version: "2.2.16",
     auth: false,
     tls: "off",
+    settings: &[],
 };
 /// Milvus 2.3.5 on local disk.
 const M23: Spec = Spec {
@@ -68,6 +74,7 @@ const M23: Spec = Spec {
     version: "2.3.5",
     auth: false,
     tls: "off",
+    settings: &[],
 };
 /// Milvus 2.3.5 with local storage and `common.security.authorizationEnabled: true`.
 const M23_AUTH: Spec = Spec {
@@ -76,6 +83,7 @@ const M23_AUTH: Spec = Spec {
     version: "2.3.5",
     auth: true,
     tls: "off",
+    settings: &[],
 };
 
 /// Milvus 2.3.5 on local disk, a whole instance to migrate: only the test that migrates it
@@ -86,6 +94,7 @@ const M23_WHOLE: Spec = Spec {
     version: "2.3.5",
     auth: false,
     tls: "off",
+    settings: &[],
 };
 
 /// Milvus 2.3.5 on local disk that takes TLS connections only (`tlsMode: 1`).
@@ -95,6 +104,7 @@ const M23_TLS: Spec = Spec {
     version: "2.3.5",
     auth: false,
     tls: "one-way",
+    settings: &[],
 };
 
 /// Milvus 2.3.5 on local disk that wants a client certificate too (`tlsMode: 2`).
@@ -104,6 +114,22 @@ const M23_MTLS: Spec = Spec {
     version: "2.3.5",
     auth: false,
     tls: "mutual",
+    settings: &[],
+};
+
+/// The answer limit of [`Single::milvus_23_small_answers`]: 2 MiB, where Milvus's default is
+/// 64 MiB.
+pub const SMALL_ANSWER_BYTES: u64 = 2 << 20;
+
+/// Milvus 2.3.5 on local disk whose proxy sends at most 2 MiB in one answer
+/// (`proxy.grpc.serverMaxSendSize`, 64 MiB by default).
+const M23_SMALL: Spec = Spec {
+    name: "m23small",
+    offset: 2300,
+    version: "2.3.5",
+    auth: false,
+    tls: "off",
+    settings: &["proxy.grpc.serverMaxSendSize=2097152"],
 };
 
 /// The root user of an instance with authentication on, and Milvus's default password.
@@ -116,62 +142,73 @@ static M23_AUTH_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_WHOLE_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_TLS_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
 static M23_MTLS_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+static M23_SMALL_CELL: OnceLock<Result<Single, String>> = OnceLock::new();
+
+/// The instance of `spec`, started on first use in this process; panics naming `what` when
+/// it cannot start.
+fn started(
+    cell: &'static OnceLock<Result<Single, String>>,
+    spec: &Spec,
+    what: &str,
+) -> &'static Single {
+    match cell.get_or_init(|| start(spec)) {
+        Ok(s) => s,
+        Err(e) => panic!("no {what}: {e}"),
+    }
+}
 
 impl Single {
-    /// Milvus 2.2.16 with local storage, started on first use.
+    /// Milvus 2.2.16 with local storage.
     pub fn milvus_22_local() -> &'static Single {
-        match M22_CELL.get_or_init(|| start(&M22)) {
-            Ok(s) => s,
-            Err(e) => panic!("no Milvus 2.2.16 on local disk: {e}"),
-        }
+        started(&M22_CELL, &M22, "Milvus 2.2.16 on local disk")
     }
 
-    /// A second Milvus 2.2.16 with local storage, started on first use.
+    /// A second Milvus 2.2.16 with local storage.
     pub fn milvus_22_local_b() -> &'static Single {
-        match M22_B_CELL.get_or_init(|| start(&M22_B)) {
-            Ok(s) => s,
-            Err(e) => panic!("no second Milvus 2.2.16 on local disk: {e}"),
-        }
+        started(&M22_B_CELL, &M22_B, "second Milvus 2.2.16 on local disk")
     }
 
-    /// Milvus 2.3.5 with local storage, started on first use.
+    /// Milvus 2.3.5 with local storage.
     pub fn milvus_23_local() -> &'static Single {
-        match M23_CELL.get_or_init(|| start(&M23)) {
-            Ok(s) => s,
-            Err(e) => panic!("no Milvus 2.3.5 on local disk: {e}"),
-        }
+        started(&M23_CELL, &M23, "Milvus 2.3.5 on local disk")
     }
 
-    /// Milvus 2.3.5 with local storage and authentication on, started on first use.
+    /// Milvus 2.3.5 with local storage and authentication on.
     pub fn milvus_23_auth() -> &'static Single {
-        match M23_AUTH_CELL.get_or_init(|| start(&M23_AUTH)) {
-            Ok(s) => s,
-            Err(e) => panic!("no Milvus 2.3.5 with authentication: {e}"),
-        }
+        started(
+            &M23_AUTH_CELL,
+            &M23_AUTH,
+            "Milvus 2.3.5 with authentication",
+        )
     }
 
-    /// Milvus 2.3.5 with local storage for the whole-instance migration, started on first use.
+    /// Milvus 2.3.5 with local storage for the whole-instance migration.
     pub fn milvus_23_whole() -> &'static Single {
-        match M23_WHOLE_CELL.get_or_init(|| start(&M23_WHOLE)) {
-            Ok(s) => s,
-            Err(e) => panic!("no Milvus 2.3.5 on local disk (whole instance): {e}"),
-        }
+        started(
+            &M23_WHOLE_CELL,
+            &M23_WHOLE,
+            "Milvus 2.3.5 on local disk (whole instance)",
+        )
     }
 
-    /// Milvus 2.3.5 with local storage and TLS (server certificate only), started on first use.
+    /// Milvus 2.3.5 with local storage and TLS (server certificate only).
     pub fn milvus_23_tls() -> &'static Single {
-        match M23_TLS_CELL.get_or_init(|| start(&M23_TLS)) {
-            Ok(s) => s,
-            Err(e) => panic!("no Milvus 2.3.5 with TLS: {e}"),
-        }
+        started(&M23_TLS_CELL, &M23_TLS, "Milvus 2.3.5 with TLS")
     }
 
-    /// Milvus 2.3.5 with local storage and mutual TLS, started on first use.
+    /// Milvus 2.3.5 with local storage and mutual TLS.
     pub fn milvus_23_mtls() -> &'static Single {
-        match M23_MTLS_CELL.get_or_init(|| start(&M23_MTLS)) {
-            Ok(s) => s,
-            Err(e) => panic!("no Milvus 2.3.5 with mutual TLS: {e}"),
-        }
+        started(&M23_MTLS_CELL, &M23_MTLS, "Milvus 2.3.5 with mutual TLS")
+    }
+
+    /// Milvus 2.3.5 with local storage whose proxy sends at most [`SMALL_ANSWER_BYTES`] in
+    /// one answer.
+    pub fn milvus_23_small_answers() -> &'static Single {
+        started(
+            &M23_SMALL_CELL,
+            &M23_SMALL,
+            "Milvus 2.3.5 with a 2 MiB answer limit",
+        )
     }
 
     /// [`Single::profile`] for a user of an instance with authentication on.
@@ -261,6 +298,7 @@ fn start(spec: &Spec) -> Result<Single, String> {
         .args(["--milvus-version", spec.version, "--storage", "local"])
         .args(["--auth", if spec.auth { "on" } else { "off" }])
         .args(["--tls", spec.tls])
+        .args(spec.settings.iter().flat_map(|kv| ["--set", kv]))
         .current_dir(root)
         .output()
         .map_err(|e| format!("cannot run flock/bash scripts/milvus.sh: {e}"))?;
