@@ -923,7 +923,7 @@ async fn check(args: CheckArgs) -> Result<u8> {
     let session = Session::new(config);
     let mut reports =
         vec![transfer::probe(&session, "milvus storage", &profile.milvus_storage).await];
-    if profile.backup_storage != profile.milvus_storage {
+    if !profile.backup_storage.same_as(&profile.milvus_storage) {
         reports.push(transfer::probe(&session, "backup storage", &profile.backup_storage).await);
     }
     let ok = reports.iter().all(|r| r.ok());

@@ -211,9 +211,23 @@ pub struct StorageConfig {
     pub milvus_address: String,
     /// v2 `milvusPort`; `None` = same as `port`.
     pub milvus_port: Option<u16>,
+    /// Where the credentials come from, for an error the store denies: the profile's keys
+    /// (with their source when not the file itself) and the file, never a value. "" when not
+    /// known (a configuration built in code).
+    pub credentials: String,
 }
 
 impl StorageConfig {
+    /// Whether `other` is configured the same: every setting equal, whichever keys named
+    /// the credentials.
+    pub fn same_as(&self, other: &StorageConfig) -> bool {
+        let unnamed = |c: &StorageConfig| StorageConfig {
+            credentials: String::new(),
+            ..c.clone()
+        };
+        unnamed(self) == unnamed(other)
+    }
+
     /// `http(s)://address:port`, with IPv6 literals in brackets.
     pub fn endpoint_url(&self) -> String {
         let scheme = if self.use_ssl { "https" } else { "http" };
@@ -300,6 +314,7 @@ pub(crate) mod tests {
             virtual_host: false,
             milvus_address: String::new(),
             milvus_port: None,
+            credentials: String::new(),
         }
     }
 

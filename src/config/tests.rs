@@ -1170,3 +1170,38 @@ fn every_shipped_profile_loads_cleanly() {
     assert_eq!(v2.etcd.endpoints, vec!["127.0.0.1:2379"]);
     assert_eq!(v2.transfer_options.bw_limit, Some(0));
 }
+
+#[test]
+fn each_store_names_the_keys_its_credentials_come_from_never_their_values() {
+    let v1 = "minio:\n  address: s3.local\n  accessKeyID: ak\n  secretAccessKey: sk-secret\n";
+    let l = load_env(v1, &[("MINIO_BACKUP_SECRET_KEY", "env-secret")]);
+    let p = &l.profile;
+    assert_eq!(
+        p.milvus_storage.credentials,
+        "`minio.accessKeyID`, `minio.secretAccessKey` of t.yaml"
+    );
+    assert_eq!(
+        p.backup_storage.credentials,
+        "`minio.backupAccessKeyID` (inherited from minio.accessKeyID), \
+         `minio.backupSecretAccessKey` (env MINIO_BACKUP_SECRET_KEY) of t.yaml"
+    );
+    // Named, the two stores are still configured the same when only the names differ.
+    let same = load("minio:\n  address: s3.local\n").profile;
+    assert!(same.backup_storage.same_as(&same.milvus_storage));
+    assert_ne!(same.backup_storage, same.milvus_storage);
+
+    let p = load(V2).profile;
+    assert!(
+        p.backup_storage.credentials.starts_with(
+            "`backup.storage.auth.accessKeyID` (inherited from milvus.storage.auth.accessKeyID)"
+        ),
+        "{}",
+        p.backup_storage.credentials
+    );
+    for c in [&p.milvus_storage.credentials, &p.backup_storage.credentials] {
+        assert!(!c.contains("SK"), "{c}");
+    }
+    // A local directory has no credentials to name.
+    let local = load("minio:\n  storageType: local\n  rootPath: /data\n").profile;
+    assert_eq!(local.milvus_storage.credentials, "");
+}

@@ -99,6 +99,7 @@ impl Side {
             virtual_host: self.virtual_host,
             milvus_address: String::new(),
             milvus_port: None,
+            credentials: String::new(),
         }
     }
 }
@@ -328,6 +329,12 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
     })?;
     validate::storage(r, &milvus_storage, &|f| v1_storage_key(f, false))?;
     validate::storage(r, &backup_storage, &|f| v1_storage_key(f, true))?;
+    let mut milvus_storage = milvus_storage;
+    let mut backup_storage = backup_storage;
+    milvus_storage.credentials =
+        validate::credentials_origin(r, &milvus_storage, &|f| v1_storage_key(f, false));
+    backup_storage.credentials =
+        validate::credentials_origin(r, &backup_storage, &|f| v1_storage_key(f, true));
     validate::parallelism(r, &parallelism, &|f| {
         match f {
             "backup_collections" => "backup.parallelism.backupCollection",

@@ -121,6 +121,12 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
     })?;
     validate::storage(r, &milvus_storage, &|f| format!("milvus.storage.{f}"))?;
     validate::storage(r, &backup_storage, &|f| format!("backup.storage.{f}"))?;
+    let mut milvus_storage = milvus_storage;
+    let mut backup_storage = backup_storage;
+    milvus_storage.credentials =
+        validate::credentials_origin(r, &milvus_storage, &|f| format!("milvus.storage.{f}"));
+    backup_storage.credentials =
+        validate::credentials_origin(r, &backup_storage, &|f| format!("backup.storage.{f}"));
     validate::parallelism(r, &parallelism, &|f| {
         match f {
             "backup_collections" => "backup.concurrency.collections",
@@ -392,6 +398,7 @@ fn storage_block(
         virtual_host,
         milvus_address,
         milvus_port,
+        credentials: String::new(),
     })
 }
 

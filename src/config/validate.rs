@@ -38,6 +38,43 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
     t.len() >= 2 && t.starts_with('<') && t.ends_with('>')
 }
 
+/// Where the credentials of store `s` come from, named by `key` (the schema's key of each
+/// field): for example `` `minio.backupAccessKeyID` (inherited from minio.accessKeyID),
+/// `minio.backupSecretAccessKey` (inherited from minio.secretAccessKey) of backup.yaml ``.
+/// Never a value.
+pub(crate) fn credentials_origin(
+    r: &Resolver<'_>,
+    s: &StorageConfig,
+    key: &dyn Fn(&str) -> String,
+) -> String {
+    let fields: &[&str] = match (s.storage_type, s.auth_type) {
+        (StorageType::Local, _) => return String::new(),
+        (_, AuthType::Static) => &["auth.accessKeyID", "auth.secretAccessKey"],
+        (_, AuthType::SharedKey) => &["accountName", "auth.accountKey"],
+        (_, AuthType::ServiceAccount) => &["auth.credentialsFile"],
+        (_, AuthType::Iam) => {
+            return format!("this machine's IAM credentials ({})", r.path.display());
+        }
+        (_, AuthType::Default) => {
+            return format!(
+                "the environment's default credentials ({})",
+                r.path.display()
+            );
+        }
+    };
+    let named: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            let k = key(f);
+            match r.settings.iter().find(|s| s.key == k).map(|s| &s.source) {
+                Some(Source::File) | None => format!("`{k}`"),
+                Some(source) => format!("`{k}` ({source})"),
+            }
+        })
+        .collect();
+    format!("{} of {}", named.join(", "), r.path.display())
+}
+
 /// Checks one store.
 pub(crate) fn storage(
     r: &Resolver<'_>,

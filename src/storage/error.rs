@@ -143,6 +143,18 @@ impl StorageError {
         }
     }
 
+    /// A refusal of the credentials names where they come from (`credentials`, see
+    /// [`crate::config::StorageConfig::credentials`]); other errors are unchanged.
+    pub fn naming(mut self, credentials: &str) -> Self {
+        if let Self::Request { kind, message, .. } = &mut self
+            && *kind == StorageErrorKind::Denied
+            && !credentials.is_empty()
+        {
+            message.push_str(&format!(" (check {credentials})"));
+        }
+        self
+    }
+
     /// The operation on `key` was abandoned because its copy was cancelled.
     pub fn cancelled(store: &str, key: &str) -> Self {
         Self::Request {
@@ -348,6 +360,39 @@ mod tests {
         assert_eq!(k(409, Some("BucketNotEmpty")), StorageErrorKind::Rejected);
         // A body refused for its Content-MD5 was damaged on the way: send it again.
         assert_eq!(k(400, Some("BadDigest")), StorageErrorKind::Integrity);
+    }
+
+    #[test]
+    fn a_refusal_of_the_credentials_names_where_they_come_from() {
+        let err = |status: u16, code: &str| {
+            let status = S3Status {
+                status,
+                code: Some(code.into()),
+                message: None,
+            };
+            let source = Box::new(HttpError::new(HttpErrorKind::Unknown, status));
+            let e = object_store::Error::Generic {
+                store: "S3",
+                source,
+            };
+            StorageError::from_object_store("s3://b", "LIST", "k", e)
+        };
+        let keys = "`minio.accessKeyID`, `minio.secretAccessKey` of a.yaml";
+        let denied = err(403, "SignatureDoesNotMatch").naming(keys);
+        assert_eq!(denied.kind(), StorageErrorKind::Denied);
+        assert!(
+            denied.to_string().ends_with(&format!("(check {keys})")),
+            "{denied}"
+        );
+        // Other failures are not about the credentials.
+        let slow = err(503, "SlowDown").naming(keys);
+        assert!(!slow.to_string().contains("check"), "{slow}");
+        assert!(
+            !err(403, "AccessDenied")
+                .naming("")
+                .to_string()
+                .contains("check")
+        );
     }
 
     #[test]

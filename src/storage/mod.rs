@@ -91,6 +91,9 @@ pub struct Store {
     etag_is_md5: bool,
     /// Creates the bucket when it is missing (S3 family only).
     bucket_admin: Option<Arc<bucket::BucketAdmin>>,
+    /// Where its credentials come from ([`StorageConfig::credentials`]), named in the errors
+    /// the store denies.
+    credentials: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -121,6 +124,16 @@ impl Store {
     /// [`StorageError::Build`] when the configuration cannot make a client (bad endpoint,
     /// missing account, unreadable credentials file). Nothing is sent to the store here.
     pub fn open(
+        cfg: &StorageConfig,
+        gate: &Arc<HttpGate>,
+        timeouts: Timeouts,
+    ) -> Result<Store, StorageError> {
+        let mut store = Self::open_unnamed(cfg, gate, timeouts)?;
+        store.credentials.clone_from(&cfg.credentials);
+        Ok(store)
+    }
+
+    fn open_unnamed(
         cfg: &StorageConfig,
         gate: &Arc<HttpGate>,
         timeouts: Timeouts,
@@ -167,6 +180,7 @@ impl Store {
                     multipart: None,
                     etag_is_md5: false,
                     bucket_admin: None,
+                    credentials: String::new(),
                 })
             }
             StorageType::GcpNative => {
@@ -191,6 +205,7 @@ impl Store {
                     multipart: Some(gcs),
                     etag_is_md5: false,
                     bucket_admin: None,
+                    credentials: String::new(),
                 })
             }
             StorageType::Azure => {
@@ -220,6 +235,7 @@ impl Store {
                     multipart: Some(az),
                     etag_is_md5: false,
                     bucket_admin: None,
+                    credentials: String::new(),
                 })
             }
             _ => {
@@ -276,6 +292,7 @@ impl Store {
                     multipart: Some(s3),
                     etag_is_md5: true,
                     bucket_admin: Some(Arc::new(admin)),
+                    credentials: String::new(),
                 })
             }
         }
@@ -299,6 +316,7 @@ impl Store {
             multipart,
             etag_is_md5,
             bucket_admin: None,
+            credentials: String::new(),
         }
     }
 
@@ -324,7 +342,7 @@ impl Store {
     }
 
     fn err(&self, op: &'static str, key: &str, e: object_store::Error) -> StorageError {
-        StorageError::from_object_store(&self.name, op, key, e)
+        StorageError::from_object_store(&self.name, op, key, e).naming(&self.credentials)
     }
 
     /// Makes sure the bucket exists before anything is written to it: a missing one is created

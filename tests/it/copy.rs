@@ -495,6 +495,9 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
     let out = run_copy(&p_wrong, &pb, "real_one", &["--no-ledger"]).await;
     expect_fatal(&out, &["bucket-a", "403"]);
     assert!(!stderr(&out).contains("not-the-secret"));
+    // The error names the keys the refused credentials come from, and the file.
+    let named = stderr(&out).to_lowercase();
+    assert!(named.contains("secretaccesskey`") && named.contains("wrong.yaml"), "{named}");
 
     // A destination bucket that does not exist yet is created (as milvus-backup does for its
     // backup storage), with the profile's credentials, and the backup lands in it.
@@ -691,6 +694,7 @@ async fn check_probes_both_stores_and_masks_secrets() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("FAIL"), "{text}");
     assert!(text.contains("403"), "{text}");
+    assert!(text.to_lowercase().contains("secretaccesskey`"), "{text}");
     assert!(!text.contains("wrong-secret"), "{text}");
 }
 
