@@ -92,6 +92,9 @@ pub struct MilvusConfig {
     /// CDC replicate channel name (v1 `milvus.rpcChannelName`, v2
     /// `milvus.replicate.rpcChannelName`).
     pub rpc_channel_name: String,
+    /// The profile keys the user and password come from, and the file (see
+    /// [`crate::config::StorageConfig::credentials`]); "" when not known.
+    pub credentials: String,
 }
 
 impl MilvusConfig {

@@ -1205,3 +1205,19 @@ fn each_store_names_the_keys_its_credentials_come_from_never_their_values() {
     let local = load("minio:\n  storageType: local\n  rootPath: /data\n").profile;
     assert_eq!(local.milvus_storage.credentials, "");
 }
+
+#[test]
+fn milvus_credentials_are_named_by_their_keys_and_sources() {
+    let v1 = "milvus:\n  user: root\n";
+    let p = load_env(v1, &[("MILVUS_PASSWORD", "pw-from-env")]).profile;
+    assert_eq!(
+        p.milvus.credentials,
+        "`milvus.user`, `milvus.password` (env MILVUS_PASSWORD) of t.yaml"
+    );
+    let p = load(V2).profile;
+    assert!(
+        p.milvus.credentials.starts_with("`milvus.user`"),
+        "{}",
+        p.milvus.credentials
+    );
+}

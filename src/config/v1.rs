@@ -462,6 +462,7 @@ fn read_milvus(r: &mut Resolver<'_>) -> Result<MilvusConfig, ConfigError> {
         rest_endpoint: String::new(),
         management_endpoint,
         rpc_channel_name,
+        credentials: validate::named_keys(r, &["milvus.user".into(), "milvus.password".into()]),
     })
 }
 

@@ -38,7 +38,7 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
         swagger_base_path: r.get(&["server.swaggerBasePath"], None, D(String::new()))?,
     };
 
-    let milvus = MilvusConfig {
+    let mut milvus = MilvusConfig {
         user: r.get(&["milvus.user"], Some("MILVUS_USER"), D(String::new()))?,
         password: r.get(
             &["milvus.password"],
@@ -65,6 +65,7 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
             None,
             D("by-dev-replicate-msg".into()),
         )?,
+        credentials: String::new(),
     };
     let etcd = EtcdConfig {
         endpoints: r
@@ -119,6 +120,7 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
         "user" | "password" | "management.endpoint" | "rest.endpoint" => format!("milvus.{f}"),
         _ => format!("milvus.grpc.{f}"),
     })?;
+    milvus.credentials = validate::named_keys(r, &["milvus.user".into(), "milvus.password".into()]);
     validate::storage(r, &milvus_storage, &|f| format!("milvus.storage.{f}"))?;
     validate::storage(r, &backup_storage, &|f| format!("backup.storage.{f}"))?;
     let mut milvus_storage = milvus_storage;

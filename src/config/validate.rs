@@ -62,15 +62,20 @@ pub(crate) fn credentials_origin(
             );
         }
     };
-    let named: Vec<String> = fields
+    named_keys(r, &fields.iter().map(|f| key(f)).collect::<Vec<_>>())
+}
+
+/// `keys` as resolved so far, each with its source unless it is the file itself, and the
+/// file: `` `milvus.user`, `milvus.password` (env MILVUS_PASSWORD) of backup.yaml ``.
+pub(crate) fn named_keys(r: &Resolver<'_>, keys: &[String]) -> String {
+    let named: Vec<String> = keys
         .iter()
-        .map(|f| {
-            let k = key(f);
-            match r.settings.iter().find(|s| s.key == k).map(|s| &s.source) {
+        .map(
+            |k| match r.settings.iter().find(|s| s.key == *k).map(|s| &s.source) {
                 Some(Source::File) | None => format!("`{k}`"),
                 Some(source) => format!("`{k}` ({source})"),
-            }
-        })
+            },
+        )
         .collect();
     format!("{} of {}", named.join(", "), r.path.display())
 }

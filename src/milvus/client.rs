@@ -309,7 +309,11 @@ impl MilvusClient {
             tonic::Code::Unauthenticated => MilvusError::Unauthenticated {
                 address: self.address.clone(),
                 user: self.user.clone(),
-                message: s.message().to_string(),
+                message: if self.cfg.credentials.is_empty() {
+                    s.message().to_string()
+                } else {
+                    format!("{} (check {})", s.message(), self.cfg.credentials)
+                },
             },
             code => {
                 // A transport failure's cause (a TLS alert, a reset) is in its sources.

@@ -51,6 +51,7 @@ pub enum MilvusError {
     Unauthenticated {
         address: String,
         user: String,
+        /// The server's reason, then the profile keys the credentials come from.
         message: String,
     },
     /// Something answers at the address, but not Milvus's gRPC API.

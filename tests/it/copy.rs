@@ -497,7 +497,10 @@ async fn bad_input_is_one_clear_line_with_exit_code_2() {
     assert!(!stderr(&out).contains("not-the-secret"));
     // The error names the keys the refused credentials come from, and the file.
     let named = stderr(&out).to_lowercase();
-    assert!(named.contains("secretaccesskey`") && named.contains("wrong.yaml"), "{named}");
+    assert!(
+        named.contains("secretaccesskey`") && named.contains("wrong.yaml"),
+        "{named}"
+    );
 
     // A destination bucket that does not exist yet is created (as milvus-backup does for its
     // backup storage), with the profile's credentials, and the backup lands in it.

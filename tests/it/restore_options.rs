@@ -469,6 +469,11 @@ fn rbac_roles_grants_users_and_bindings_are_backed_up_and_restored_with_password
     let err = login(&bad, &coll).unwrap_err();
     assert!(err.contains("refused the credentials"), "{err}");
     assert!(!err.contains("first-Pass-1"), "{err}");
+    // The error names the keys to fix and the file.
+    assert!(
+        err.contains("(check `milvus.user`, `milvus.password` of ") && err.contains("u2bad.yaml"),
+        "{err}"
+    );
 
     // A second restore finds everything there and adds nothing.
     let again = run_json(&[
