@@ -360,7 +360,10 @@ impl Store {
         let e = self.err("LIST", PROBE, e);
         match &self.bucket_admin {
             Some(admin) if e.kind() == StorageErrorKind::BucketNotFound => {
-                admin.create(&self.name, &self.identity.bucket).await?;
+                admin
+                    .create(&self.name, &self.identity.bucket)
+                    .await
+                    .map_err(|e| e.naming(&self.credentials))?;
                 tracing::info!(store = %self.name, "created the missing bucket");
                 Ok(true)
             }
