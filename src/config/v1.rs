@@ -259,8 +259,8 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
             inherit(&m.virtual_host, "minio.useVirtualHost"),
         )?,
     };
-    let milvus_storage = m.into_config();
-    let backup_storage = b.into_config();
+    let mut milvus_storage = m.into_config();
+    let mut backup_storage = b.into_config();
 
     let transfer_options = transfer::read_options(r, SchemaVersion::V1)?;
 
@@ -329,8 +329,6 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
     })?;
     validate::storage(r, &milvus_storage, &|f| v1_storage_key(f, false))?;
     validate::storage(r, &backup_storage, &|f| v1_storage_key(f, true))?;
-    let mut milvus_storage = milvus_storage;
-    let mut backup_storage = backup_storage;
     milvus_storage.credentials =
         validate::credentials_origin(r, &milvus_storage, &|f| v1_storage_key(f, false));
     backup_storage.credentials =
@@ -462,7 +460,7 @@ fn read_milvus(r: &mut Resolver<'_>) -> Result<MilvusConfig, ConfigError> {
         rest_endpoint: String::new(),
         management_endpoint,
         rpc_channel_name,
-        credentials: validate::named_keys(r, &["milvus.user".into(), "milvus.password".into()]),
+        credentials: validate::milvus_credentials(r),
     })
 }
 

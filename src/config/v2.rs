@@ -78,8 +78,8 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
         root_path: r.get(&["milvus.etcd.rootPath"], None, D("by-dev".into()))?,
     };
 
-    let milvus_storage = storage_block(r, "milvus.storage", "MILVUS_STORAGE_", None)?;
-    let backup_storage = storage_block(
+    let mut milvus_storage = storage_block(r, "milvus.storage", "MILVUS_STORAGE_", None)?;
+    let mut backup_storage = storage_block(
         r,
         "backup.storage",
         "BACKUP_STORAGE_",
@@ -120,11 +120,9 @@ pub(super) fn load(r: &mut Resolver<'_>) -> Result<Profile, ConfigError> {
         "user" | "password" | "management.endpoint" | "rest.endpoint" => format!("milvus.{f}"),
         _ => format!("milvus.grpc.{f}"),
     })?;
-    milvus.credentials = validate::named_keys(r, &["milvus.user".into(), "milvus.password".into()]);
+    milvus.credentials = validate::milvus_credentials(r);
     validate::storage(r, &milvus_storage, &|f| format!("milvus.storage.{f}"))?;
     validate::storage(r, &backup_storage, &|f| format!("backup.storage.{f}"))?;
-    let mut milvus_storage = milvus_storage;
-    let mut backup_storage = backup_storage;
     milvus_storage.credentials =
         validate::credentials_origin(r, &milvus_storage, &|f| format!("milvus.storage.{f}"));
     backup_storage.credentials =

@@ -65,6 +65,11 @@ pub(crate) fn credentials_origin(
     named_keys(r, &fields.iter().map(|f| key(f)).collect::<Vec<_>>())
 }
 
+/// Where the Milvus user and password come from (the same keys in both schemas).
+pub(crate) fn milvus_credentials(r: &Resolver<'_>) -> String {
+    named_keys(r, &["milvus.user".into(), "milvus.password".into()])
+}
+
 /// `keys` as resolved so far, each with its source unless it is the file itself, and the
 /// file: `` `milvus.user`, `milvus.password` (env MILVUS_PASSWORD) of backup.yaml ``.
 pub(crate) fn named_keys(r: &Resolver<'_>, keys: &[String]) -> String {

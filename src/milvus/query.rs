@@ -157,8 +157,8 @@ impl KeyPages {
     }
 
     /// The server refused a page of `keys` keys as `size` bytes, over its `limit`: the next
-    /// pages hold half that limit, by the width of the refused keys. `false` when the page
-    /// cannot shrink (a single key).
+    /// pages hold half that limit, by the width of the refused keys, so fewer than half as
+    /// many keys (`size > limit`). `false` when the page cannot shrink (a single key).
     pub fn refused(&mut self, keys: u64, size: u64, limit: u64) -> bool {
         if keys <= 1 {
             return false;
@@ -166,7 +166,7 @@ impl KeyPages {
         self.budget = self.budget.min(limit / 2);
         // The width of the refused keys, less the framing `keys_within` adds back.
         self.longest = self.longest.max(size.div_ceil(keys).saturating_sub(8));
-        self.page = keys_within(self.budget, self.longest).min(keys / 2);
+        self.page = keys_within(self.budget, self.longest);
         true
     }
 }

@@ -128,16 +128,6 @@ impl Store {
         gate: &Arc<HttpGate>,
         timeouts: Timeouts,
     ) -> Result<Store, StorageError> {
-        let mut store = Self::open_unnamed(cfg, gate, timeouts)?;
-        store.credentials.clone_from(&cfg.credentials);
-        Ok(store)
-    }
-
-    fn open_unnamed(
-        cfg: &StorageConfig,
-        gate: &Arc<HttpGate>,
-        timeouts: Timeouts,
-    ) -> Result<Store, StorageError> {
         let name = describe(cfg);
         let build_err = |e: object_store::Error| StorageError::Build {
             store: name.clone(),
@@ -180,7 +170,7 @@ impl Store {
                     multipart: None,
                     etag_is_md5: false,
                     bucket_admin: None,
-                    credentials: String::new(),
+                    credentials: cfg.credentials.clone(),
                 })
             }
             StorageType::GcpNative => {
@@ -205,7 +195,7 @@ impl Store {
                     multipart: Some(gcs),
                     etag_is_md5: false,
                     bucket_admin: None,
-                    credentials: String::new(),
+                    credentials: cfg.credentials.clone(),
                 })
             }
             StorageType::Azure => {
@@ -235,7 +225,7 @@ impl Store {
                     multipart: Some(az),
                     etag_is_md5: false,
                     bucket_admin: None,
-                    credentials: String::new(),
+                    credentials: cfg.credentials.clone(),
                 })
             }
             _ => {
@@ -292,7 +282,7 @@ impl Store {
                     multipart: Some(s3),
                     etag_is_md5: true,
                     bucket_admin: Some(Arc::new(admin)),
-                    credentials: String::new(),
+                    credentials: cfg.credentials.clone(),
                 })
             }
         }

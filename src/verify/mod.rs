@@ -1035,18 +1035,15 @@ impl Pager {
     }
 
     /// Milvus refused an answer of `rows` rows as `size` bytes, over its `limit`: answers
-    /// hold half that limit from now on, by the width of the refused rows, and the next one
-    /// at most half as many rows. `false` when a single row is already too large.
+    /// hold half that limit from now on, by the width of the refused rows, so the next one
+    /// has fewer than half as many rows (`size > limit`). `false` when a single row is
+    /// already too large.
     fn refused(&mut self, rows: u64, size: u64, limit: u64) -> bool {
         if rows <= 1 {
             return false;
         }
         self.limit.lower_to(limit / 2);
-        let budget = self.limit.budget().min(RANGE_BYTES);
-        self.width = self
-            .width
-            .max(size.div_ceil(rows))
-            .max(budget.div_ceil(rows / 2));
+        self.width = self.width.max(size.div_ceil(rows));
         true
     }
 }
