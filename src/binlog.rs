@@ -112,6 +112,19 @@ impl Cells {
         (0..self.len()).map(|i| self.get(i))
     }
 
+    /// Appends `other`'s rows.
+    pub fn extend(&mut self, other: Cells) {
+        let (base, rows) = (self.bytes.len(), self.len());
+        self.bytes.extend_from_slice(&other.bytes);
+        self.ends.extend(other.ends.into_iter().map(|e| e + base));
+        if !other.nulls.is_empty() || !self.nulls.is_empty() {
+            self.nulls.resize(rows, false);
+            let mut theirs = other.nulls;
+            theirs.resize(self.ends.len() - rows, false);
+            self.nulls.extend(theirs);
+        }
+    }
+
     /// Appends one row's bytes.
     pub fn push(&mut self, v: &[u8]) {
         self.bytes.extend_from_slice(v);
@@ -210,6 +223,30 @@ impl Binlog {
         }
         let descriptor = descriptor.ok_or_else(|| fail("no descriptor event".into()))?;
         Ok(Binlog { descriptor, events })
+    }
+
+    /// The values of an insert log, every event's rows in order.
+    ///
+    /// # Errors
+    /// [`BinlogError`] when a payload cannot be decoded, or the file holds delete events.
+    pub fn cells(&self) -> Result<Cells, BinlogError> {
+        let mut all = Cells::default();
+        for (code, payload) in &self.events {
+            if *code != INSERT_EVENT {
+                return Err(BinlogError::Format(format!(
+                    "event type {code} in an insert log"
+                )));
+            }
+            let mut columns = columns(payload.clone())?;
+            if columns.len() != 1 {
+                return Err(BinlogError::Payload(format!(
+                    "{} columns in an insert event (one expected)",
+                    columns.len()
+                )));
+            }
+            all.extend(columns.remove(0));
+        }
+        Ok(all)
     }
 }
 

@@ -17,7 +17,7 @@ fn fixture(set: &str, name: &str) -> Bytes {
 fn cells(set: &str, field: &str) -> Cells {
     let log = Binlog::parse(fixture(set, &format!("insert_{field}"))).unwrap();
     assert_eq!(log.descriptor.field_id.to_string(), field);
-    CellReader::new(log).unwrap().next_rows(usize::MAX).unwrap()
+    log.cells().unwrap()
 }
 
 #[test]
@@ -138,12 +138,16 @@ fn delete_entries_in_both_string_forms() {
 }
 
 #[test]
-fn cells_keep_nulls_and_offsets() {
+fn cells_keep_nulls_and_offsets_across_extends() {
     let mut a = Cells::default();
     a.push(b"x");
     a.push_null();
-    a.push(b"yz");
-    a.push_null();
+    let mut b = Cells::default();
+    b.push(b"yz");
+    a.extend(b);
+    let mut c = Cells::default();
+    c.push_null();
+    a.extend(c);
     let got: Vec<Option<&[u8]>> = a.iter().collect();
     assert_eq!(got, [Some(&b"x"[..]), None, Some(&b"yz"[..]), None]);
 }
