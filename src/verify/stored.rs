@@ -7,9 +7,6 @@
 //! GET each and this process the decoding.
 //!
 //! How, per side ([`digest_side`]):
-//! - the collection is flushed first ([`flushed`]), as a backup flushes its source: rows in
-//!   growing segments and buffered deletes are not in the logs, and Milvus's proxy does not
-//!   even list growing segments;
 //! - the collection's segments (`GetPersistentSegmentInfo`), each listed in the bucket as
 //!   `create` lists them for a backup; every segment must be flushed (a growing segment's rows
 //!   are not all in its binlogs yet);
@@ -219,30 +216,6 @@ pub async fn layout(
         fields,
         segments,
     })
-}
-
-/// How long a flush may take before the stored segments are given up on.
-const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
-
-/// Flushes a side's collection and waits until its segments hold every row and delete
-/// written before (Milvus's proxy lists no growing segment, so their rows would go unseen).
-///
-/// # Errors
-/// [`Unavailable`] when the flush fails or does not end within [`FLUSH_WAIT`].
-pub async fn flushed(client: &MilvusClient, collection: &str) -> Result<(), Unavailable> {
-    let fail = |e: crate::milvus::MilvusError| Unavailable(format!("flush: {e}"));
-    let f = client.flush(collection).await.map_err(fail)?;
-    let started = std::time::Instant::now();
-    while !client.flush_state(collection, &f).await.map_err(fail)? {
-        if started.elapsed() > FLUSH_WAIT {
-            return Err(Unavailable(format!(
-                "the flush of `{collection}` has not ended after {} s",
-                FLUSH_WAIT.as_secs()
-            )));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
-    Ok(())
 }
 
 /// Digests every live stored row of a side (see the module docs).

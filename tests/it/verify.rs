@@ -201,9 +201,24 @@ fn verify_passes_after_migrate_and_names_the_keys_b_lost_gained_or_changed() {
         insert_row(&c, &s, &target, "_default", 100_000, Change::None).await;
     });
 
-    // B's new rows are in growing segments and its deletes buffered: full mode flushes both
-    // sides first, so that its stored segments hold them (B's new rows in new segments, the
-    // deletes of 1, 2, 4 and 5 in delta logs), and reads them from there.
+    // B's new rows are in growing segments: full mode cannot read them from the stored
+    // segments, says why, and compares through queries.
+    let (code, r) = verify_json(a, b, &coll, &target, &["--verify", "full"]);
+    assert_eq!(code, 1, "{r}");
+    let v = &r["collections"][0];
+    assert_eq!(v["from_segments"], false, "{r}");
+    let why = v["segments_unused"].as_str().unwrap_or_default();
+    assert!(why.contains("not flushed"), "{r}");
+    assert_eq!(keys(&r, "missing"), ["1"], "{r}");
+    // Once B is flushed, from its segments: the deletes of 2, 4 and 5 are in its delta logs,
+    // and their new rows in new segments.
+    on_milvus(Path::new(b), async |c| {
+        let f = c.flush(&target).await.unwrap();
+        while !c.flush_state(&target, &f).await.unwrap() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+
     for mode in [
         &["--verify", "full"][..],
         &["--verify", "full", "--queries-only"][..],
