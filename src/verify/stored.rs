@@ -56,7 +56,7 @@ pub const GROUPS: usize = 4096;
 /// Segments read at once per side.
 const IN_FLIGHT: usize = 4;
 /// Bytes of logs held at once per side (a chunk larger than this is read alone).
-const CHUNK_BUDGET: usize = 64 << 20;
+const CHUNK_BUDGET: usize = 128 << 20;
 /// Rows decoded at once from each field of a chunk.
 const WINDOW: usize = 4096;
 /// Keys per side the narrowing pass holds at most; beyond, the caller compares through
