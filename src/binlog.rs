@@ -250,86 +250,6 @@ impl Binlog {
     }
 }
 
-/// Reads an insert log's values a window of rows at a time, so that only the file's bytes
-/// and one window are held decoded (a Parquet column is decoded page by page).
-pub struct CellReader {
-    events: std::vec::IntoIter<Bytes>,
-    file: Option<SerializedFileReader<Bytes>>,
-    group: usize,
-    column: Option<(ColumnReader, bool)>,
-}
-
-impl CellReader {
-    /// A reader of an insert log's rows.
-    ///
-    /// # Errors
-    /// [`BinlogError::Format`] when the file holds other than insert events.
-    pub fn new(log: Binlog) -> Result<CellReader, BinlogError> {
-        let mut payloads = Vec::with_capacity(log.events.len());
-        for (code, payload) in log.events {
-            if code != INSERT_EVENT {
-                return Err(BinlogError::Format(format!(
-                    "event type {code} in an insert log"
-                )));
-            }
-            payloads.push(payload);
-        }
-        Ok(CellReader {
-            events: payloads.into_iter(),
-            file: None,
-            group: 0,
-            column: None,
-        })
-    }
-
-    /// The next `n` rows, fewer only at the end of the file.
-    ///
-    /// # Errors
-    /// [`BinlogError`] when a payload cannot be decoded.
-    pub fn next_rows(&mut self, n: usize) -> Result<Cells, BinlogError> {
-        let mut cells = Cells::default();
-        while cells.len() < n {
-            let Some((column, nullable)) = &mut self.column else {
-                if !self.advance()? {
-                    break;
-                }
-                continue;
-            };
-            if read_column(column, *nullable, n - cells.len(), &mut cells)? == 0 {
-                self.column = None;
-            }
-        }
-        Ok(cells)
-    }
-
-    /// Opens the next row group's column (of this payload, or of the next event's); `false`
-    /// at the end.
-    fn advance(&mut self) -> Result<bool, BinlogError> {
-        loop {
-            if let Some(file) = &self.file
-                && self.group < file.num_row_groups()
-            {
-                let group = file.get_row_group(self.group)?;
-                self.group += 1;
-                let width = group.num_columns();
-                if width != 1 {
-                    return Err(BinlogError::Payload(format!(
-                        "{width} columns in an insert event (one expected)"
-                    )));
-                }
-                let nullable = checked_column(group.metadata().column(0).column_descr())?;
-                self.column = Some((group.get_column_reader(0)?, nullable));
-                return Ok(true);
-            }
-            let Some(payload) = self.events.next() else {
-                return Ok(false);
-            };
-            self.file = Some(SerializedFileReader::new(payload)?);
-            self.group = 0;
-        }
-    }
-}
-
 /// The deletes of a delta log: each deleted key with the timestamp of its delete.
 ///
 /// # Errors
@@ -427,91 +347,93 @@ fn columns(payload: Bytes) -> Result<Vec<Cells>, BinlogError> {
     for g in 0..reader.num_row_groups() {
         let group = reader.get_row_group(g)?;
         for (c, cells) in out.iter_mut().enumerate() {
-            let nullable = checked_column(group.metadata().column(c).column_descr())?;
-            let mut column = group.get_column_reader(c)?;
-            while read_column(&mut column, nullable, BATCH, cells)? > 0 {}
+            let descr = group.metadata().column(c).column_descr_ptr();
+            if descr.max_rep_level() > 0 {
+                return Err(BinlogError::Payload(format!(
+                    "column `{}` is repeated",
+                    descr.name()
+                )));
+            }
+            let nullable = descr.max_def_level() > 0;
+            match group.get_column_reader(c)? {
+                ColumnReader::BoolColumnReader(r) => {
+                    read_all(r, nullable, cells, |v: &bool, out| {
+                        out.push(&[u8::from(*v)])
+                    })?;
+                }
+                ColumnReader::Int32ColumnReader(r) => {
+                    read_all(r, nullable, cells, |v: &i32, out| {
+                        out.push(&v.to_le_bytes())
+                    })?;
+                }
+                ColumnReader::Int64ColumnReader(r) => {
+                    read_all(r, nullable, cells, |v: &i64, out| {
+                        out.push(&v.to_le_bytes())
+                    })?;
+                }
+                ColumnReader::FloatColumnReader(r) => {
+                    read_all(r, nullable, cells, |v: &f32, out| {
+                        out.push(&v.to_bits().to_le_bytes());
+                    })?;
+                }
+                ColumnReader::DoubleColumnReader(r) => {
+                    read_all(r, nullable, cells, |v: &f64, out| {
+                        out.push(&v.to_bits().to_le_bytes());
+                    })?;
+                }
+                ColumnReader::ByteArrayColumnReader(r) => {
+                    read_all(r, nullable, cells, |v, out| out.push(v.data()))?;
+                }
+                ColumnReader::FixedLenByteArrayColumnReader(r) => {
+                    read_all(r, nullable, cells, |v, out| out.push(v.data()))?;
+                }
+                ColumnReader::Int96ColumnReader(_) => {
+                    return Err(BinlogError::Payload(format!(
+                        "column `{}` is INT96",
+                        descr.name()
+                    )));
+                }
+            }
         }
     }
     Ok(out)
 }
 
-/// Whether a column is nullable; an error for a repeated one (Milvus writes none).
-fn checked_column(descr: &parquet::schema::types::ColumnDescriptor) -> Result<bool, BinlogError> {
-    if descr.max_rep_level() > 0 {
-        return Err(BinlogError::Payload(format!(
-            "column `{}` is repeated",
-            descr.name()
-        )));
-    }
-    Ok(descr.max_def_level() > 0)
-}
-
-/// Reads up to `max` rows of a column into `cells`; the rows read (0 at its end).
-fn read_column(
-    column: &mut ColumnReader,
+/// Reads a column to its end into `cells`, `push` writing one value.
+fn read_all<T: ParquetType>(
+    mut reader: ColumnReaderImpl<T>,
     nullable: bool,
-    max: usize,
-    cells: &mut Cells,
-) -> Result<usize, BinlogError> {
-    match column {
-        ColumnReader::BoolColumnReader(r) => read_some(r, nullable, max, cells, |v: &bool, out| {
-            out.push(&[u8::from(*v)])
-        }),
-        ColumnReader::Int32ColumnReader(r) => read_some(r, nullable, max, cells, |v: &i32, out| {
-            out.push(&v.to_le_bytes())
-        }),
-        ColumnReader::Int64ColumnReader(r) => read_some(r, nullable, max, cells, |v: &i64, out| {
-            out.push(&v.to_le_bytes())
-        }),
-        ColumnReader::FloatColumnReader(r) => read_some(r, nullable, max, cells, |v: &f32, out| {
-            out.push(&v.to_bits().to_le_bytes());
-        }),
-        ColumnReader::DoubleColumnReader(r) => {
-            read_some(r, nullable, max, cells, |v: &f64, out| {
-                out.push(&v.to_bits().to_le_bytes());
-            })
-        }
-        ColumnReader::ByteArrayColumnReader(r) => {
-            read_some(r, nullable, max, cells, |v, out| out.push(v.data()))
-        }
-        ColumnReader::FixedLenByteArrayColumnReader(r) => {
-            read_some(r, nullable, max, cells, |v, out| out.push(v.data()))
-        }
-        ColumnReader::Int96ColumnReader(_) => Err(BinlogError::Payload("an INT96 column".into())),
-    }
-}
-
-/// Reads up to `max` rows of a column into `cells`, `push` writing one value; the rows read.
-fn read_some<T: ParquetType>(
-    reader: &mut ColumnReaderImpl<T>,
-    nullable: bool,
-    max: usize,
     cells: &mut Cells,
     push: impl Fn(&T::T, &mut Cells),
-) -> Result<usize, BinlogError> {
-    let want = max.min(BATCH);
-    let mut values: Vec<T::T> = Vec::with_capacity(want);
-    let mut levels: Vec<i16> = Vec::with_capacity(want);
-    let (records, _, _) =
-        reader.read_records(want, nullable.then_some(&mut levels), None, &mut values)?;
-    if nullable {
-        let mut next = values.iter();
-        for l in &levels {
-            if *l > 0 {
-                let v = next
-                    .next()
-                    .ok_or_else(|| BinlogError::Payload("fewer values than levels".into()))?;
+) -> Result<(), BinlogError> {
+    let mut values: Vec<T::T> = Vec::with_capacity(BATCH);
+    let mut levels: Vec<i16> = Vec::with_capacity(BATCH);
+    loop {
+        values.clear();
+        levels.clear();
+        let (records, _, _) =
+            reader.read_records(BATCH, nullable.then_some(&mut levels), None, &mut values)?;
+        if records == 0 {
+            return Ok(());
+        }
+        if nullable {
+            let mut next = values.iter();
+            for l in &levels {
+                if *l > 0 {
+                    let v = next
+                        .next()
+                        .ok_or_else(|| BinlogError::Payload("fewer values than levels".into()))?;
+                    push(v, cells);
+                } else {
+                    cells.push_null();
+                }
+            }
+        } else {
+            for v in &values {
                 push(v, cells);
-            } else {
-                cells.push_null();
             }
         }
-    } else {
-        for v in &values {
-            push(v, cells);
-        }
     }
-    Ok(records)
 }
 
 #[cfg(test)]

@@ -151,26 +151,3 @@ fn cells_keep_nulls_and_offsets_across_extends() {
     let got: Vec<Option<&[u8]>> = a.iter().collect();
     assert_eq!(got, [Some(&b"x"[..]), None, Some(&b"yz"[..]), None]);
 }
-
-#[test]
-fn a_windowed_reader_yields_the_same_rows_as_a_whole_read() {
-    for (set, field) in [("tiny", "101"), ("exotic", "110"), ("exotic", "108")] {
-        let whole = cells(set, field);
-        let log = Binlog::parse(fixture(set, &format!("insert_{field}"))).unwrap();
-        let mut reader = CellReader::new(log).unwrap();
-        let mut rows = Vec::new();
-        loop {
-            let w = reader.next_rows(2).unwrap();
-            assert!(w.len() <= 2);
-            if w.is_empty() {
-                break;
-            }
-            rows.extend(w.iter().map(|v| v.map(<[u8]>::to_vec)));
-        }
-        let want: Vec<Option<Vec<u8>>> = whole.iter().map(|v| v.map(<[u8]>::to_vec)).collect();
-        assert_eq!(rows, want, "{set} {field}");
-    }
-    // A delta log is not an insert log.
-    let delta = Binlog::parse(fixture("tiny", "delta")).unwrap();
-    assert!(CellReader::new(delta).is_err());
-}

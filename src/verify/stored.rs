@@ -30,8 +30,7 @@
 //!
 //! Memory: the deletes, [`GROUPS`] digests, one chunk of logs per segment in flight (at most
 //! [`IN_FLIGHT`] segments and [`CHUNK_BUDGET`] bytes of logs at once, a larger chunk alone),
-//! decoded [`WINDOW`] rows at a time, and in the second pass the keys of the differing groups
-//! (at most [`NARROW_MAX`] per side).
+//! and in the second pass the keys of the differing groups (at most [`NARROW_MAX`] per side).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -45,7 +44,7 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_128, xxh3_128_with_seed};
 
 use super::rows::SetDigest;
 use crate::backup::SegmentBackupInfo;
-use crate::binlog::{Binlog, CellReader, Cells};
+use crate::binlog::{Binlog, Cells};
 use crate::milvus::proto::common::SegmentState;
 use crate::milvus::proto::schema::CollectionSchema;
 use crate::milvus::{MilvusClient, Pk, PkKind, PrimaryKey};
@@ -55,10 +54,8 @@ use crate::storage::Store;
 pub const GROUPS: usize = 4096;
 /// Segments read at once per side.
 const IN_FLIGHT: usize = 4;
-/// Bytes of logs held at once per side (a chunk larger than this is read alone).
-const CHUNK_BUDGET: usize = 128 << 20;
-/// Rows decoded at once from each field of a chunk.
-const WINDOW: usize = 4096;
+/// Bytes of logs read at once per side (a chunk larger than this is read alone).
+const CHUNK_BUDGET: usize = 256 << 20;
 /// Keys per side the narrowing pass holds at most; beyond, the caller compares through
 /// queries, which narrows down with bounded memory.
 pub const NARROW_MAX: u64 = 1 << 20;
@@ -108,26 +105,6 @@ pub struct SideDigest {
     pub sample: Vec<Pk>,
     /// The keys and digests of the rows in the groups asked for (second pass).
     pub narrowed: HashMap<Pk, u128>,
-}
-
-impl SideDigest {
-    fn empty() -> Self {
-        SideDigest {
-            groups: vec![SetDigest::default(); GROUPS],
-            rows: 0,
-            sample: Vec::new(),
-            narrowed: HashMap::new(),
-        }
-    }
-
-    /// Adds `other`'s rows (its sample aside).
-    fn merge(&mut self, other: SideDigest) {
-        for (g, d) in self.groups.iter_mut().zip(&other.groups) {
-            g.merge(d);
-        }
-        self.rows += other.rows;
-        self.narrowed.extend(other.narrowed);
-    }
 }
 
 /// What to collect besides the group digests.
@@ -244,15 +221,23 @@ pub async fn digest_side(
         .buffer_unordered(IN_FLIGHT)
         .try_collect()
         .await?;
-    let mut all = SideDigest::empty();
+    let mut all = SideDigest {
+        groups: vec![SetDigest::default(); GROUPS],
+        rows: 0,
+        sample: Vec::new(),
+        narrowed: HashMap::new(),
+    };
     // The segments' samples are uniform within each; drawing from them in proportion to
     // their rows keeps the whole uniform.
     let mut rng = SmallRng::seed_from_u64(collect.seed);
     let mut pool: Vec<(u64, Vec<Pk>)> = Vec::new();
-    for mut p in parts {
-        let (rows, sample) = (p.rows, std::mem::take(&mut p.sample));
-        all.merge(p);
-        pool.push((rows, sample));
+    for p in parts {
+        for (g, d) in all.groups.iter_mut().zip(&p.groups) {
+            g.merge(d);
+        }
+        all.rows += p.rows;
+        all.narrowed.extend(p.narrowed);
+        pool.push((p.rows, p.sample));
     }
     let mut left: u64 = pool.iter().map(|(r, _)| *r).sum();
     while all.sample.len() < collect.sample && left > 0 {
@@ -270,9 +255,8 @@ pub async fn digest_side(
         let (rows, keys) = &mut pool[i];
         *rows -= 1;
         left -= 1;
-        if !keys.is_empty() {
-            let j = rng.random_range(0..keys.len());
-            all.sample.push(keys.swap_remove(j));
+        if let Some(k) = keys.pop() {
+            all.sample.push(k);
         }
     }
     Ok(all)
@@ -327,7 +311,12 @@ async fn digest_segment(
     }
     ids.extend(layout.fields.iter().map(|(id, _)| *id));
     let chunks = logs_of(layout.pk_field).len();
-    let mut out = SideDigest::empty();
+    let mut out = SideDigest {
+        groups: vec![SetDigest::default(); GROUPS],
+        rows: 0,
+        sample: Vec::new(),
+        narrowed: HashMap::new(),
+    };
     let mut sampler = Sampler::new(collect.sample, collect.seed);
     for chunk in 0..chunks {
         let mut paths = Vec::with_capacity(ids.len());
@@ -351,46 +340,31 @@ async fn digest_segment(
         let (deletes, collect) = (deletes.clone(), collect.clone());
         let with_ts = ids.get(1) == Some(&TIMESTAMP_FIELD) && !deletes.is_empty();
         let (part, back) = tokio::task::spawn_blocking(move || {
-            let mut readers = files
+            let columns = files
                 .into_iter()
                 .zip(&paths)
                 .map(|(f, p)| {
                     Binlog::parse(f)
-                        .and_then(CellReader::new)
+                        .and_then(|b| b.cells())
                         .map_err(|e| Unavailable(format!("`{p}`: {e}")))
                 })
-                .collect::<Result<Vec<CellReader>, _>>()?;
-            let mut sum = SideDigest::empty();
-            loop {
-                let window = readers
-                    .iter_mut()
-                    .zip(&paths)
-                    .map(|(r, p)| {
-                        r.next_rows(WINDOW)
-                            .map_err(|e| Unavailable(format!("`{p}`: {e}")))
-                    })
-                    .collect::<Result<Vec<Cells>, _>>()?;
-                let at_end = window.iter().all(Cells::is_empty);
-                if !at_end {
-                    let (part, back) = digest_chunk(
-                        &window,
-                        (pk_kind, with_ts, &fields),
-                        &deletes,
-                        &collect,
-                        sampler,
-                    )
-                    .map_err(|e| Unavailable(format!("segment {segment}: {}", e.0)))?;
-                    sampler = back;
-                    sum.merge(part);
-                }
-                if at_end {
-                    return Ok::<_, Unavailable>((sum, sampler));
-                }
-            }
+                .collect::<Result<Vec<Cells>, _>>()?;
+            digest_chunk(
+                &columns,
+                (pk_kind, with_ts, &fields),
+                &deletes,
+                &collect,
+                sampler,
+            )
+            .map_err(|e| Unavailable(format!("segment {segment}: {}", e.0)))
         })
         .await??;
         sampler = back;
-        out.merge(part);
+        for (g, d) in out.groups.iter_mut().zip(&part.groups) {
+            g.merge(d);
+        }
+        out.rows += part.rows;
+        out.narrowed.extend(part.narrowed);
     }
     out.sample = sampler.keys;
     Ok(out)
@@ -488,7 +462,12 @@ fn digest_chunk(
     let keys = &columns[0];
     let stamps = with_ts.then(|| &columns[1]);
     let values = &columns[if with_ts { 2 } else { 1 }..];
-    let mut out = SideDigest::empty();
+    let mut out = SideDigest {
+        groups: vec![SetDigest::default(); GROUPS],
+        rows: 0,
+        sample: Vec::new(),
+        narrowed: HashMap::new(),
+    };
     for i in 0..rows {
         let raw = keys
             .get(i)

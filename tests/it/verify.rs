@@ -165,22 +165,11 @@ fn verify_passes_after_migrate_and_names_the_keys_b_lost_gained_or_changed() {
         .collect();
     assert_eq!(phases, ["create", "copy", "restore", "verify", "cleanup"]);
 
-    // Nothing differs, in either mode; full compares every row, from the stored segments
-    // (A was flushed by the backup, B's rows were imported), or through queries if asked.
-    for mode in [
-        &["--verify", "sample"][..],
-        &["--verify", "full"][..],
-        &["--verify", "full", "--queries-only"][..],
-    ] {
-        let (code, r) = verify_json(a, b, &coll, &target, mode);
+    // Nothing differs, in either mode; full compares every row.
+    for mode in ["sample", "full"] {
+        let (code, r) = verify_json(a, b, &coll, &target, &["--verify", mode]);
         assert_eq!(code, 0, "{r}");
         assert_eq!(r["ok"], true, "{r}");
-        let v = &r["collections"][0];
-        let stored = mode == ["--verify", "full"];
-        assert_eq!(v["from_segments"], stored, "{mode:?}: {r}");
-        if mode[1] == "full" {
-            assert_eq!(v["rows_compared"].as_u64(), Some(expected), "{r}");
-        }
     }
     let (_, r) = verify_json(a, b, &coll, &target, &["--verify", "full", "--page", "300"]);
     assert_eq!(
@@ -201,37 +190,13 @@ fn verify_passes_after_migrate_and_names_the_keys_b_lost_gained_or_changed() {
         insert_row(&c, &s, &target, "_default", 100_000, Change::None).await;
     });
 
-    // B's new rows are in growing segments: full mode cannot read them from the stored
-    // segments, says why, and compares through queries.
-    let (code, r) = verify_json(a, b, &coll, &target, &["--verify", "full"]);
-    assert_eq!(code, 1, "{r}");
-    let v = &r["collections"][0];
-    assert_eq!(v["from_segments"], false, "{r}");
-    let why = v["segments_unused"].as_str().unwrap_or_default();
-    assert!(why.contains("not flushed"), "{r}");
-    assert_eq!(keys(&r, "missing"), ["1"], "{r}");
-    // Once B is flushed, from its segments: the deletes of 2, 4 and 5 are in its delta logs,
-    // and their new rows in new segments.
-    on_milvus(Path::new(b), async |c| {
-        let f = c.flush(&target).await.unwrap();
-        while !c.flush_state(&target, &f).await.unwrap() {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-    });
-
     for mode in [
         &["--verify", "full"][..],
-        &["--verify", "full", "--queries-only"][..],
-        &["--verify", "full", "--queries-only", "--page", "128"][..],
+        &["--verify", "full", "--page", "128"][..],
         &["--verify", "sample", "--sample", "100000"][..],
     ] {
         let (code, r) = verify_json(a, b, &coll, &target, mode);
         assert_eq!(code, 1, "{mode:?}: {r}");
-        let stored = mode == ["--verify", "full"];
-        assert_eq!(
-            r["collections"][0]["from_segments"], stored,
-            "{mode:?}: {r}"
-        );
         assert_eq!(r["ok"], false);
         let v = &r["collections"][0];
         assert_eq!(v["rows_a"].as_u64(), Some(expected), "{mode:?}: {r}");
