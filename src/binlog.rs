@@ -125,8 +125,7 @@ impl Cells {
         }
     }
 
-    /// Appends one row's bytes.
-    pub fn push(&mut self, v: &[u8]) {
+    fn push(&mut self, v: &[u8]) {
         self.bytes.extend_from_slice(v);
         self.ends.push(self.bytes.len());
         if !self.nulls.is_empty() {

@@ -998,7 +998,7 @@ fn index_info(d: &pb::IndexDescription) -> backup::IndexInfo {
 
 /// Lists one segment's insert and delta logs in Milvus's storage and builds its meta entry and
 /// its objects (key relative to the backup directory, source object).
-pub(crate) async fn segment_files(
+async fn segment_files(
     store: &Store,
     root: &str,
     db: &str,

@@ -202,10 +202,6 @@ pub struct VerifyFlags {
     /// about 16 MiB per range].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16_384))]
     pub page: Option<u64>,
-    /// Full mode through Milvus queries only: never read the rows from the stored segments
-    /// in both Milvus's buckets (`minio.bucketName`/`rootPath` of each profile).
-    #[arg(long)]
-    pub queries_only: bool,
 }
 
 impl VerifyFlags {
@@ -214,7 +210,6 @@ impl VerifyFlags {
             mode: self.mode,
             sample: self.sample,
             page: self.page,
-            queries_only: self.queries_only,
             ..VerifyOptions::default()
         }
     }

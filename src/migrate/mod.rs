@@ -1087,11 +1087,6 @@ async fn verify_content(
             .collect());
     }
     let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
-    let stores = match req.verify.mode {
-        VerifyMode::Full => verify::segment_stores(&req.from, &req.to),
-        _ => None,
-    };
-    let at = stores.as_ref().map(verify::SegmentStores::pair);
     let mut out = Vec::with_capacity(restored.collections.len());
     for c in &restored.collections {
         if c.rows.is_none() {
@@ -1108,7 +1103,6 @@ async fn verify_content(
             &plan.b.with_db(&c.db_name),
             &c.collection_name,
             &req.verify,
-            at,
         )
         .await
         {

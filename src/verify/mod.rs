@@ -47,7 +47,6 @@
 
 pub mod meta;
 mod rows;
-pub mod stored;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,7 +59,6 @@ use serde::Serialize;
 
 pub use meta::{MetaComparison, MetaItem, MetaStatus};
 pub use rows::{Row, SetDigest, Value, decode};
-pub use stored::SegmentStore;
 
 use crate::config::Profile;
 use crate::create::Selector;
@@ -219,8 +217,6 @@ pub struct VerifyOptions {
     pub page: Option<u64>,
     /// Seed of the sample.
     pub seed: u64,
-    /// `full` mode through queries only, never from the stored segments.
-    pub queries_only: bool,
 }
 
 impl Default for VerifyOptions {
@@ -230,7 +226,6 @@ impl Default for VerifyOptions {
             sample: 1000,
             page: None,
             seed: 0x5eed,
-            queries_only: false,
         }
     }
 }
@@ -344,12 +339,6 @@ pub struct CollectionVerification {
     pub ranges: u64,
     /// Of those, ranges whose digests differed.
     pub ranges_differing: u64,
-    /// `full` mode read every row from both sides' stored segments (`ranges` are then groups
-    /// of keys by hash), and compared a sample of rows as both Milvus serve them.
-    pub from_segments: bool,
-    /// Why `full` mode compared through queries instead of the stored segments.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segments_unused: Option<String>,
     /// Seconds.
     pub secs: f64,
     /// The settings compared item by item (`verify`; `migrate` reports them beside).
@@ -399,12 +388,7 @@ impl CollectionVerification {
                 parts.push(format!("{} {what} ({})", l.count, l.first.join(", ")));
             }
         }
-        let mut rows = if parts.is_empty() && self.from_segments {
-            format!(
-                "{} rows, same content ({}, from the stored segments)",
-                self.rows_a, self.mode
-            )
-        } else if parts.is_empty() {
+        let mut rows = if parts.is_empty() {
             format!("{} rows, same content ({})", self.rows_a, self.mode)
         } else {
             parts.join("; ")
@@ -653,7 +637,6 @@ pub async fn verify_collection(
     b: &MilvusClient,
     b_coll: &str,
     opts: &VerifyOptions,
-    segments: Option<(SegmentStore<'_>, SegmentStore<'_>)>,
 ) -> Result<CollectionVerification, VerifyError> {
     let started = Instant::now();
     let mut sa = Side {
@@ -723,8 +706,6 @@ pub async fn verify_collection(
         different: KeyList::default(),
         ranges: 0,
         ranges_differing: 0,
-        from_segments: false,
-        segments_unused: None,
         secs: 0.0,
         metadata: None,
     };
@@ -776,42 +757,11 @@ pub async fn verify_collection(
             sample(&sa, &sb, &pk, &fields, opts, batches, &mut report).await?
         }
         VerifyMode::Full => {
-            let mut batches = Pager::new(None, &schema_a, &limit);
-            let stored = match segments {
-                Some(_) if opts.queries_only => Err(stored::Unavailable("--queries-only".into())),
-                Some(at) => {
-                    let schemas = (&schema_a, &schema_b);
-                    let sides = (&sa, &sb);
-                    let batches = &mut batches;
-                    from_segments(
-                        sides,
-                        (&pk, &fields),
-                        schemas,
-                        at,
-                        opts,
-                        batches,
-                        &mut report,
-                    )
-                    .await?
-                }
-                None => Err(stored::Unavailable(
-                    "the stores of both Milvus were not given".into(),
-                )),
-            };
-            match stored {
-                Ok(()) => {}
-                Err(stored::Unavailable(why)) => {
-                    tracing::info!(
-                        "verify: {} against {}: not from the stored segments ({why}); \
-                         comparing through queries",
-                        sa.label,
-                        sb.label
-                    );
-                    report.segments_unused = Some(why);
-                    let pagers = (Pager::new(opts.page, &schema_a, &limit), batches);
-                    full(&sa, &sb, &pk, &fields, pagers, &mut report).await?
-                }
-            }
+            let pagers = (
+                Pager::new(opts.page, &schema_a, &limit),
+                Pager::new(None, &schema_a, &limit),
+            );
+            full(&sa, &sb, &pk, &fields, pagers, &mut report).await?
         }
     }
     report.secs = started.elapsed().as_secs_f64();
@@ -938,166 +888,6 @@ async fn rows_of_both(
         each(batch, ra, rb);
     }
     Ok(())
-}
-
-/// `full` mode from both sides' stored segments ([`stored`]): `Ok(Err(_))` when they cannot
-/// stand for the rows Milvus serves (nothing is written to `report` then, and the caller
-/// compares through queries).
-#[allow(clippy::too_many_arguments)]
-async fn from_segments(
-    (sa, sb): (&Side<'_>, &Side<'_>),
-    (pk, fields): (&PrimaryKey, &[String]),
-    (schema_a, schema_b): (&CollectionSchema, &CollectionSchema),
-    (at_a, at_b): (SegmentStore<'_>, SegmentStore<'_>),
-    opts: &VerifyOptions,
-    batches: &mut Pager,
-    report: &mut CollectionVerification,
-) -> Result<Result<(), stored::Unavailable>, VerifyError> {
-    use stored::{Collect, Unavailable};
-    let started = Instant::now();
-    let (rows_a, rows_b) = tokio::try_join!(
-        async { sa.client.count(sa.collection, &[]).await.map_err(sa.err()) },
-        async { sb.client.count(sb.collection, &[]).await.map_err(sb.err()) },
-    )?;
-    let (rows_a, rows_b) = (rows_a.max(0) as u64, rows_b.max(0) as u64);
-    let stored = async {
-        let (la, lb) = tokio::try_join!(
-            stored::layout(sa.client, sa.collection, schema_a, fields, at_a),
-            stored::layout(sb.client, sb.collection, schema_b, fields, at_b),
-        )?;
-        tracing::debug!(
-            "verify: counted and listed both sides' segments in {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
-        let first = Collect {
-            sample: usize::try_from(opts.sample).unwrap_or(usize::MAX),
-            seed: opts.seed,
-            groups: None,
-        };
-        let plain = Collect::default();
-        let (da, db) = tokio::try_join!(
-            stored::digest_side(at_a.store, &la, &first),
-            stored::digest_side(at_b.store, &lb, &plain),
-        )?;
-        tracing::debug!(
-            "verify: digested {} stored rows of A and {} of B at {:.1}s",
-            da.rows,
-            db.rows,
-            started.elapsed().as_secs_f64()
-        );
-        for (side, stored, served) in [("A", da.rows, rows_a), ("B", db.rows, rows_b)] {
-            if stored != served {
-                return Err(Unavailable(format!(
-                    "{side}'s stored segments hold {stored} live rows, its Milvus counts {served}"
-                )));
-            }
-        }
-        let differing: std::collections::HashSet<usize> = (0..stored::GROUPS)
-            .filter(|g| da.groups[*g] != db.groups[*g])
-            .collect();
-        let (mut na, mut nb) = (HashMap::new(), HashMap::new());
-        if !differing.is_empty() {
-            let count = |d: &stored::SideDigest| -> u64 {
-                differing.iter().map(|g| d.groups[*g].rows).sum()
-            };
-            let (ca, cb) = (count(&da), count(&db));
-            if ca.max(cb) > stored::NARROW_MAX {
-                return Err(Unavailable(format!(
-                    "the groups that differ hold {ca} rows on A and {cb} on B, too many to \
-                     narrow down from the stored segments"
-                )));
-            }
-            let second = Collect {
-                groups: Some(Arc::new(differing.clone())),
-                ..Collect::default()
-            };
-            let (x, y) = tokio::try_join!(
-                stored::digest_side(at_a.store, &la, &second),
-                stored::digest_side(at_b.store, &lb, &second),
-            )?;
-            (na, nb) = (x.narrowed, y.narrowed);
-        }
-        Ok((da.sample, differing.len(), na, nb))
-    };
-    let (sample, differing, mut na, nb) = match stored.await {
-        Ok(found) => found,
-        Err(e) => return Ok(Err(e)),
-    };
-
-    report.from_segments = true;
-    report.rows_a = rows_a;
-    report.rows_b = rows_b;
-    report.ranges = stored::GROUPS as u64;
-    report.ranges_differing = differing as u64;
-    report.rows_compared = rows_a.min(rows_b);
-    let mut changed = Vec::new();
-    let mut extra = Vec::new();
-    for (k, d) in nb {
-        match na.remove(&k) {
-            Some(x) if x == d => {}
-            Some(_) => changed.push(k),
-            None => extra.push(k),
-        }
-    }
-    let mut missing: Vec<Pk> = na.into_keys().collect();
-    for (list, keys) in [
-        (&mut report.missing, &mut missing),
-        (&mut report.extra, &mut extra),
-    ] {
-        keys.sort();
-        for k in keys.iter() {
-            list.push(|| k.to_string());
-        }
-    }
-    changed.sort();
-    // Rows whose stored bytes differ: as both Milvus serve them, with the fields that differ
-    // (equal as served, e.g. JSON with its keys in another order, is equal).
-    compare_served((sa, sb), pk, fields, &changed, batches, report, true).await?;
-    // And a sample of A's rows as both serve them.
-    let mut sample = sample;
-    sample.sort();
-    compare_served((sa, sb), pk, fields, &sample, batches, report, false).await?;
-    tracing::debug!(
-        "verify: {} rows differing and {} sampled read from both Milvus, at {:.1}s",
-        changed.len(),
-        sample.len(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(Ok(()))
-}
-
-/// Compares the rows of `keys` as both sides serve them, naming the ones that differ;
-/// `counted`: the keys were already counted as compared.
-async fn compare_served(
-    sides: (&Side<'_>, &Side<'_>),
-    pk: &PrimaryKey,
-    fields: &[String],
-    keys: &[Pk],
-    batches: &mut Pager,
-    report: &mut CollectionVerification,
-    gone_differs: bool,
-) -> Result<(), VerifyError> {
-    rows_of_both(sides, pk, fields, keys, batches, |batch, ra, rb| {
-        let on_a: HashMap<&Pk, &Row> = ra.iter().map(|r| (&r.pk, r)).collect();
-        let on_b: HashMap<&Pk, &Row> = rb.iter().map(|r| (&r.pk, r)).collect();
-        for k in batch {
-            match (on_a.get(k), on_b.get(k)) {
-                (Some(x), Some(y)) if x.digest() != y.digest() => {
-                    let diff = x.differing_fields(y).join(", ");
-                    report.different.push(|| format!("{k} ({diff})"));
-                }
-                (Some(_), Some(_)) => {}
-                _ if gone_differs => {
-                    report
-                        .different
-                        .push(|| format!("{k} (gone from a side when read again)"));
-                }
-                // A sampled key deleted on either side since is not a content difference.
-                _ => {}
-            }
-        }
-    })
-    .await
 }
 
 /// Every row of both sides, range by range (see the module docs).
@@ -1527,48 +1317,6 @@ pub async fn verify_metadata(
     Ok(meta::compare(&sa, &sb, &held))
 }
 
-/// Both Milvus's buckets and root paths.
-pub struct SegmentStores {
-    a: (crate::storage::Store, String),
-    b: (crate::storage::Store, String),
-}
-
-impl SegmentStores {
-    /// Both sides, as [`verify_collection`] takes them.
-    pub fn pair(&self) -> (SegmentStore<'_>, SegmentStore<'_>) {
-        (
-            SegmentStore {
-                store: &self.a.0,
-                root: &self.a.1,
-            },
-            SegmentStore {
-                store: &self.b.0,
-                root: &self.b.1,
-            },
-        )
-    }
-}
-
-/// The Milvus buckets of both profiles, opened for `full` mode to read the stored segments;
-/// `None` (and a log line) when a profile's cannot be opened: `full` then compares through
-/// queries alone.
-pub fn segment_stores(from: &Profile, to: &Profile) -> Option<SegmentStores> {
-    let open = |p: &Profile| -> Result<(crate::storage::Store, String), Error> {
-        let session = crate::transfer::Session::new(p.transfer(&Default::default())?);
-        Ok((
-            session.open(&p.milvus_storage)?,
-            p.milvus_storage.root_path.clone(),
-        ))
-    };
-    match (open(from), open(to)) {
-        (Ok(a), Ok(b)) => Some(SegmentStores { a, b }),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::info!("verify: Milvus's stored segments cannot be read: {e}");
-            None
-        }
-    }
-}
-
 /// Runs `verify`: resolves the selectors on A, maps each collection to its name on B and
 /// compares the two: rows, then metadata.
 ///
@@ -1580,16 +1328,11 @@ pub async fn verify(req: &VerifyRequest) -> Result<VerifyReport, Error> {
     let a = MilvusClient::connect(&req.from.milvus, ClientOptions::default()).await?;
     let b = MilvusClient::connect(&req.to.milvus, ClientOptions::default()).await?;
     let sources = crate::create::resolve(&a, &req.selectors).await?;
-    let stores = match req.options.mode {
-        VerifyMode::Full => segment_stores(&req.from, &req.to),
-        _ => None,
-    };
     let mut collections = Vec::with_capacity(sources.len());
     for (db, coll) in &sources {
         let (tdb, tname) = req.naming.target(db, coll);
         let (ca, cb) = (a.with_db(db), b.with_db(&tdb));
-        let at = stores.as_ref().map(SegmentStores::pair);
-        let mut r = verify_collection(&ca, coll, &cb, &tname, &req.options, at).await?;
+        let mut r = verify_collection(&ca, coll, &cb, &tname, &req.options).await?;
         r.metadata = Some(verify_metadata(&ca, coll, &cb, &tname).await?);
         collections.push(r);
     }
@@ -1719,8 +1462,6 @@ mod tests {
             different: KeyList::default(),
             ranges: 1,
             ranges_differing: 0,
-            from_segments: false,
-            segments_unused: None,
             secs: 0.0,
             metadata: None,
         }

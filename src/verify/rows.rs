@@ -93,13 +93,6 @@ impl SetDigest {
         self.sum = self.sum.wrapping_add(d);
         self.sum_sq = self.sum_sq.wrapping_add(d.wrapping_mul(d));
     }
-
-    /// Adds every row of `other`.
-    pub fn merge(&mut self, other: &SetDigest) {
-        self.rows += other.rows;
-        self.sum = self.sum.wrapping_add(other.sum);
-        self.sum_sq = self.sum_sq.wrapping_add(other.sum_sq);
-    }
 }
 
 fn hash(bytes: &[u8]) -> u128 {
