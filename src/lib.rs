@@ -11,7 +11,6 @@
 //! - [`copy`]: the pipelined streaming copier with ledger-based resume and MD5 verification.
 //! - [`transfer`]: the `copy` operation on profiles: which buckets and prefixes, preflight checks.
 //! - [`backup`]: the milvus-backup format: meta JSON types, the five meta files, key layout.
-//! - [`binlog`]: Milvus's binlog files read: a segment's column values and deletes.
 //! - [`milvus`]: the Milvus gRPC protocol (generated from `proto/milvus/`) and client.
 //! - [`create`]: the `create` flow: flush, discover segment binlogs, copy, write the meta.
 //! - [`restore`]: the `restore` flow: create collections, stage binlogs, import, verify.
@@ -29,7 +28,6 @@
 //! as reports for the binary to render.
 
 pub mod backup;
-pub mod binlog;
 pub mod clock;
 pub mod config;
 pub mod copy;
